@@ -1,0 +1,107 @@
+"""What the engine asks the edges to do: data, in the imperative, carried out after commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeAlias
+
+from bot.answers.result import JSONValue
+from bot.inbound import TimerKind
+
+
+class InputHint(StrEnum):
+    """What kind of reply is expected, so a channel can offer the right control."""
+
+    TEXT = "text"
+    CHOICE = "choice"
+    MULTIPLE_CHOICE = "multiple_choice"
+    YES_NO = "yes_no"
+    PHONE = "phone"  # e.g. Telegram's "share my number"
+    EMAIL = "email"
+    NUMBER = "number"
+    DATE = "date"
+    DATETIME = "datetime"
+    URL = "url"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionView:
+    value: str  # what comes back in OptionPicked.value
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """A message to the prospect; `options` are rendered as buttons or numbered lines."""
+
+    text: str
+    options: tuple[OptionView, ...] = ()
+    question_id: str | None = None
+    hint: InputHint | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAnswer:
+    question_id: str
+    value: JSONValue
+    display: str
+    source: str  # "prospect", "form" (prefilled) or "contact" (shared by the channel)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConsent:
+    question_id: str
+    text: str  # exactly what the prospect agreed to
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    outcome: str
+    score: int
+    reasons: tuple[str, ...]
+    qualified: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    keyword: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkAbandoned:
+    """The conversation expired in silence; `question_id` is where it stopped (drop-off)."""
+
+    question_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer:
+    kind: TimerKind
+    at: datetime
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimers:
+    """Cancel every pending silence timer of the conversation."""
+
+
+Effect: TypeAlias = (
+    SendText
+    | RecordAnswer
+    | RecordConsent
+    | Complete
+    | HandOff
+    | OptOut
+    | MarkAbandoned
+    | ScheduleTimer
+    | CancelTimers
+)

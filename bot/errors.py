@@ -1,0 +1,27 @@
+"""The exception family of the bot core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.problems import Problem
+
+
+class BotError(Exception):
+    """Base of every error raised by `bot`."""
+
+
+class ScriptError(BotError):
+    """A script did not load: `problems` lists every error found, with its position."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        first = self.problems[0].render() if self.problems else "invalid script"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(first + more)
+
+
+class StateError(BotError):
+    """A stored conversation state cannot be used with the script given to `step()`."""

@@ -1,0 +1,64 @@
+"""What can happen to a conversation: facts in the past tense, from any channel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationStarted:
+    """The prospect arrived (form redirect, deep link, first message); `lead` holds form fields."""
+
+    lead: Mapping[str, str] = field(default_factory=dict)
+    language: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextReceived:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptionPicked:
+    """A button was tapped; `question_id` tells a fresh tap from a stale keyboard."""
+
+    question_id: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactShared:
+    """A channel's "share my number" button; `own` is true when it is the sender's own contact."""
+
+    phone: str
+    own: bool
+
+
+class TimerKind(StrEnum):
+    REMINDER = "reminder"
+    EXPIRY = "expiry"
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceTimerFired:
+    kind: TimerKind
+    seq: int  # the state's timer_seq when it was scheduled: older timers are stale
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedFromRep:
+    """A rep handed the conversation back to the bot."""
+
+
+Inbound: TypeAlias = (
+    ConversationStarted
+    | TextReceived
+    | OptionPicked
+    | ContactShared
+    | SilenceTimerFired
+    | ReturnedFromRep
+)

@@ -1,0 +1,266 @@
+"""Built-in texts the bot says when a script does not say otherwise, per language.
+
+A script overrides any of them under `messages:` by key. Texts may use `{placeholders}` filled
+from a rejection's params (see bot/answers) and are looked up in the conversation's language,
+then English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
+    # Rejected answers, by bot.answers code.
+    "empty": {
+        "en": "Could you type your answer?",
+        "es": "¿Podrías escribir tu respuesta?",
+        "fr": "Pouvez-vous écrire votre réponse ?",
+        "de": "Könnten Sie Ihre Antwort eingeben?",
+        "pt": "Pode escrever a sua resposta?",
+    },
+    "too_short": {
+        "en": "That's a bit short: at least {min} characters, please.",
+        "es": "Es un poco corto: al menos {min} caracteres, por favor.",
+        "fr": "C'est un peu court : au moins {min} caractères, s'il vous plaît.",
+        "de": "Das ist etwas kurz: bitte mindestens {min} Zeichen.",
+        "pt": "É um pouco curto: pelo menos {min} caracteres, por favor.",
+    },
+    "too_long": {
+        "en": "That's a bit long: at most {max} characters, please.",
+        "es": "Es un poco largo: como máximo {max} caracteres, por favor.",
+        "fr": "C'est un peu long : {max} caractères au maximum, s'il vous plaît.",
+        "de": "Das ist etwas lang: bitte höchstens {max} Zeichen.",
+        "pt": "É um pouco longo: no máximo {max} caracteres, por favor.",
+    },
+    "pattern": {
+        "en": "That doesn't look right. Could you check it?",
+        "es": "Eso no parece correcto. ¿Podrías revisarlo?",
+        "fr": "Cela ne semble pas correct. Pouvez-vous vérifier ?",
+        "de": "Das sieht nicht richtig aus. Könnten Sie es prüfen?",
+        "pt": "Isso não parece correto. Pode verificar?",
+    },
+    "email": {
+        "en": "That doesn't look like an email address. Could you check it?",
+        "es": "Eso no parece un correo electrónico. ¿Podrías revisarlo?",
+        "fr": "Cela ne ressemble pas à une adresse e-mail. Pouvez-vous vérifier ?",
+        "de": "Das sieht nicht wie eine E-Mail-Adresse aus. Könnten Sie es prüfen?",
+        "pt": "Isso não parece um endereço de e-mail. Pode verificar?",
+    },
+    "phone": {
+        "en": "That doesn't look like a phone number. Could you include the area code?",
+        "es": "Eso no parece un número de teléfono. ¿Podrías incluir el prefijo?",
+        "fr": "Cela ne ressemble pas à un numéro de téléphone. Avec l'indicatif ?",
+        "de": "Das sieht nicht wie eine Telefonnummer aus. Bitte mit Vorwahl.",
+        "pt": "Isso não parece um número de telefone. Pode incluir o indicativo?",
+    },
+    "not_own_contact": {
+        "en": "Please share your own number, or type it.",
+        "es": "Comparte tu propio número, o escríbelo.",
+        "fr": "Partagez votre propre numéro, ou tapez-le.",
+        "de": "Bitte teilen Sie Ihre eigene Nummer oder tippen Sie sie ein.",
+        "pt": "Partilhe o seu próprio número, ou escreva-o.",
+    },
+    "url": {
+        "en": "That doesn't look like a web address.",
+        "es": "Eso no parece una dirección web.",
+        "fr": "Cela ne ressemble pas à une adresse web.",
+        "de": "Das sieht nicht wie eine Webadresse aus.",
+        "pt": "Isso não parece um endereço web.",
+    },
+    "number": {
+        "en": "Could you answer with a number?",
+        "es": "¿Podrías responder con un número?",
+        "fr": "Pouvez-vous répondre avec un nombre ?",
+        "de": "Könnten Sie mit einer Zahl antworten?",
+        "pt": "Pode responder com um número?",
+    },
+    "integer": {
+        "en": "Could you answer with a whole number?",
+        "es": "¿Podrías responder con un número entero?",
+        "fr": "Pouvez-vous répondre avec un nombre entier ?",
+        "de": "Könnten Sie mit einer ganzen Zahl antworten?",
+        "pt": "Pode responder com um número inteiro?",
+    },
+    "too_small": {
+        "en": "That's below what we can work with: at least {min}, please.",
+        "es": "Es menos de lo posible: al menos {min}, por favor.",
+        "fr": "C'est en dessous du minimum : au moins {min}, s'il vous plaît.",
+        "de": "Das ist zu wenig: bitte mindestens {min}.",
+        "pt": "Está abaixo do mínimo: pelo menos {min}, por favor.",
+    },
+    "too_large": {
+        "en": "That's above what we can work with: at most {max}, please.",
+        "es": "Es más de lo posible: como máximo {max}, por favor.",
+        "fr": "C'est au-dessus du maximum : {max} au plus, s'il vous plaît.",
+        "de": "Das ist zu viel: bitte höchstens {max}.",
+        "pt": "Está acima do máximo: no máximo {max}, por favor.",
+    },
+    "choice": {
+        "en": "Sorry, I didn't catch that. Please pick one of the options (or type its number).",
+        "es": "Perdona, no lo entendí. Elige una de las opciones (puedes escribir su número).",
+        "fr": "Désolé, je n'ai pas compris. Choisissez une option (tapez son numéro).",
+        "de": "Entschuldigung, das habe ich nicht verstanden. Bitte wählen Sie eine Option "
+        "(gern auch ihre Nummer).",
+        "pt": "Desculpe, não percebi. Escolha uma das opções (pode escrever o número).",
+    },
+    "ambiguous": {
+        "en": "Did you mean {options}? Please pick one.",
+        "es": "¿Te refieres a {options}? Elige una, por favor.",
+        "fr": "Vouliez-vous dire {options} ? Choisissez-en une.",
+        "de": "Meinten Sie {options}? Bitte wählen Sie eine Option.",
+        "pt": "Quis dizer {options}? Escolha uma, por favor.",
+    },
+    "too_few": {
+        "en": "Please pick at least {min}.",
+        "es": "Elige al menos {min}, por favor.",
+        "fr": "Choisissez-en au moins {min}.",
+        "de": "Bitte wählen Sie mindestens {min}.",
+        "pt": "Escolha pelo menos {min}, por favor.",
+    },
+    "too_many": {
+        "en": "Please pick at most {max}.",
+        "es": "Elige como máximo {max}, por favor.",
+        "fr": "Choisissez-en au plus {max}.",
+        "de": "Bitte wählen Sie höchstens {max}.",
+        "pt": "Escolha no máximo {max}, por favor.",
+    },
+    "yes_no": {
+        "en": "Please answer yes or no.",
+        "es": "Responde sí o no, por favor.",
+        "fr": "Répondez par oui ou par non, s'il vous plaît.",
+        "de": "Bitte antworten Sie mit ja oder nein.",
+        "pt": "Responda sim ou não, por favor.",
+    },
+    "date": {
+        "en": "Sorry, I didn't understand that date. For example: “next Friday” or “12 March”.",
+        "es": "No entendí esa fecha. Por ejemplo: «el viernes» o «12 de marzo».",
+        "fr": "Je n'ai pas compris cette date. Par exemple : « vendredi prochain ».",
+        "de": "Dieses Datum habe ich nicht verstanden. Zum Beispiel: „nächsten Freitag“.",
+        "pt": "Não percebi essa data. Por exemplo: «sexta-feira» ou «12 de março».",
+    },
+    "time_missing": {
+        "en": "What time suits you? For example: “Friday at 3pm”.",
+        "es": "¿A qué hora te viene bien? Por ejemplo: «el viernes a las 15:00».",
+        "fr": "À quelle heure ? Par exemple : « vendredi à 15h ».",
+        "de": "Um wie viel Uhr? Zum Beispiel: „Freitag um 15 Uhr“.",
+        "pt": "A que horas? Por exemplo: «sexta às 15h».",
+    },
+    "past": {
+        "en": "That's in the past. Could you pick a later time?",
+        "es": "Eso ya pasó. ¿Podrías elegir un momento posterior?",
+        "fr": "C'est déjà passé. Pouvez-vous choisir plus tard ?",
+        "de": "Das liegt in der Vergangenheit. Bitte wählen Sie einen späteren Zeitpunkt.",
+        "pt": "Isso já passou. Pode escolher uma data posterior?",
+    },
+    "too_far": {
+        "en": "That's too far ahead: within the next {days} days, please.",
+        "es": "Es demasiado lejos: dentro de los próximos {days} días, por favor.",
+        "fr": "C'est trop loin : dans les {days} prochains jours, s'il vous plaît.",
+        "de": "Das ist zu weit weg: bitte innerhalb der nächsten {days} Tage.",
+        "pt": "É demasiado longe: nos próximos {days} dias, por favor.",
+    },
+    "weekday": {
+        "en": "We're only open {days}. Could you pick another day?",
+        "es": "Solo abrimos {days}. ¿Podrías elegir otro día?",
+        "fr": "Nous sommes ouverts seulement {days}. Un autre jour ?",
+        "de": "Wir haben nur {days} geöffnet. Bitte wählen Sie einen anderen Tag.",
+        "pt": "Só abrimos {days}. Pode escolher outro dia?",
+    },
+    "hours": {
+        "en": "We're available between {start} and {end}. Could you pick a time then?",
+        "es": "Estamos disponibles entre las {start} y las {end}. ¿Otra hora?",
+        "fr": "Nous sommes disponibles entre {start} et {end}. Une autre heure ?",
+        "de": "Wir sind zwischen {start} und {end} erreichbar. Bitte eine andere Uhrzeit.",
+        "pt": "Estamos disponíveis entre as {start} e as {end}. Outra hora?",
+    },
+    "consent": {
+        "en": "Please answer yes to agree, or no.",
+        "es": "Responde sí para aceptar, o no.",
+        "fr": "Répondez oui pour accepter, ou non.",
+        "de": "Antworten Sie mit ja, um zuzustimmen, oder mit nein.",
+        "pt": "Responda sim para aceitar, ou não.",
+    },
+    # Conversation texts.
+    "confirm_prefill": {
+        "en": "Is {value} still right?",
+        "es": "¿Sigue siendo correcto {value}?",
+        "fr": "{value} est-il toujours correct ?",
+        "de": "Ist {value} noch richtig?",
+        "pt": "{value} ainda está correto?",
+    },
+    "help": {
+        "en": "Just answer the question below. Type “agent” to talk to a person, or STOP to "
+        "opt out.",
+        "es": "Responde a la pregunta. Escribe «agente» para hablar con una persona, o STOP "
+        "para darte de baja.",
+        "fr": "Répondez à la question. Tapez « agent » pour parler à une personne, ou STOP.",
+        "de": "Beantworten Sie einfach die Frage. „Mitarbeiter“ für eine Person, STOP zum "
+        "Abmelden.",
+        "pt": "Responda à pergunta. Escreva «agente» para falar com uma pessoa, ou STOP.",
+    },
+    "handoff": {
+        "en": "Sure, I'm passing you to a member of our team. They'll reply here shortly.",
+        "es": "Claro, te paso con una persona de nuestro equipo. Te responderá aquí en breve.",
+        "fr": "Bien sûr, je vous passe un membre de notre équipe. Réponse ici sous peu.",
+        "de": "Gern, ich verbinde Sie mit unserem Team. Sie erhalten hier gleich eine Antwort.",
+        "pt": "Claro, vou passar a um membro da nossa equipa. Responderá aqui em breve.",
+    },
+    "resume": {
+        "en": "Thanks for waiting! Let's pick up where we left off.",
+        "es": "¡Gracias por esperar! Sigamos donde lo dejamos.",
+        "fr": "Merci d'avoir patienté ! Reprenons où nous en étions.",
+        "de": "Danke fürs Warten! Machen wir dort weiter, wo wir aufgehört haben.",
+        "pt": "Obrigado por esperar! Vamos continuar onde ficámos.",
+    },
+    "reminder": {
+        "en": "Still there? Just a couple of questions left.",
+        "es": "¿Sigues ahí? Solo quedan un par de preguntas.",
+        "fr": "Toujours là ? Plus que quelques questions.",
+        "de": "Noch da? Nur noch ein paar Fragen.",
+        "pt": "Ainda aí? Faltam só umas perguntas.",
+    },
+    "welcome_back": {
+        "en": "Welcome back!",
+        "es": "¡Hola de nuevo!",
+        "fr": "Re-bonjour !",
+        "de": "Willkommen zurück!",
+        "pt": "Bem-vindo de volta!",
+    },
+    "opted_out": {
+        "en": "You're unsubscribed and won't hear from us again here.",
+        "es": "Te has dado de baja y no volverás a recibir mensajes nuestros aquí.",
+        "fr": "Vous êtes désinscrit et ne recevrez plus de messages ici.",
+        "de": "Sie sind abgemeldet und erhalten hier keine Nachrichten mehr.",
+        "pt": "Cancelou a subscrição e não receberá mais mensagens aqui.",
+    },
+    "completed": {
+        "en": "Thanks, we have everything we need. Someone from our team will be in touch.",
+        "es": "Gracias, ya tenemos todo. Alguien de nuestro equipo se pondrá en contacto.",
+        "fr": "Merci, nous avons tout. Quelqu'un de notre équipe vous contactera.",
+        "de": "Danke, wir haben alles. Jemand aus unserem Team meldet sich.",
+        "pt": "Obrigado, temos tudo. Alguém da nossa equipa entrará em contacto.",
+    },
+    "yes": {"en": "Yes", "es": "Sí", "fr": "Oui", "de": "Ja", "pt": "Sim"},
+    "no": {"en": "No", "es": "No", "fr": "Non", "de": "Nein", "pt": "Não"},
+}
+
+
+def default_message(key: str, language: str) -> str:
+    texts = DEFAULT_MESSAGES[key]
+    base = language.split("-", 1)[0]
+    return texts.get(language) or texts.get(base) or texts["en"]
+
+
+class _KeepMissing(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fill(text: str, params: Mapping[str, object]) -> str:
+    """Fill `{name}` placeholders; leaves unknown ones as they are (never raises)."""
+    if "{" not in text:
+        return text
+    try:
+        return text.format_map(_KeepMissing(params))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return text

@@ -1,0 +1,324 @@
+"""The YAML script format as pydantic models: what a business may write, and nothing else."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,47}$"
+LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, description="lower_snake_case, <= 48 chars")]
+Language = Annotated[str, Field(pattern=LANGUAGE, description="language code such as en or pt-BR")]
+LocalizedText: TypeAlias = Annotated[
+    str | dict[Language, str],
+    Field(description="A text for every language, or a map of language code to text"),
+]
+
+STANDARD_LEAD_FIELDS: dict[str, str] = {
+    "name": "text",
+    "first_name": "text",
+    "last_name": "text",
+    "email": "email",
+    "phone": "phone",
+    "city": "text",
+    "state": "text",
+    "zip_code": "text",
+    "country": "text",
+    "company": "text",
+    "job_title": "text",
+    "gender": "text",
+    "date_of_birth": "date",
+}
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _parse_duration(value: object) -> object:
+    """Accept "90s", "10m", "2h", "1d", "1w" besides pydantic's own ISO 8601 and seconds."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+class Model(BaseModel):
+    """Base of the format: unknown keys are errors, and a loaded script is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class LeadFieldSpec(Model):
+    """A lead field the form provides that is not one of the standard ones."""
+
+    name: Identifier
+    label: LocalizedText | None = None
+    type: Literal["text", "email", "phone", "number", "url", "date"] = "text"
+    required: bool = False
+
+
+class Branch(Model):
+    """One conditional next step: go to `goto` when `if` holds (no `if`: always)."""
+
+    if_: str | None = Field(default=None, alias="if", description="Jinja2 expression")
+    goto: Identifier = Field(description="a question id or an outcome id")
+
+
+class OutcomeRef(Model):
+    outcome: Identifier
+
+
+FailAction: TypeAlias = Literal["skip", "handoff"] | OutcomeRef
+
+
+class QuestionBase(Model):
+    id: Identifier
+    prompt: LocalizedText
+    retry: LocalizedText | None = Field(default=None, description="said after an invalid reply")
+    help: LocalizedText | None = None
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    on_fail: FailAction = Field(default="skip", description="after max_attempts invalid replies")
+    prefill: Identifier | None = Field(default=None, description="lead field that answers this")
+    confirm_prefill: bool = Field(default=False, description="confirm a prefilled value (yes/no)")
+    confirm: LocalizedText | None = Field(
+        default=None, description="confirmation text for a prefilled {{ value }}"
+    )
+    next: Identifier | list[Branch] | None = None
+
+    @property
+    def branches(self) -> tuple[Branch, ...]:
+        if self.next is None:
+            return ()
+        if isinstance(self.next, str):
+            return (Branch(goto=self.next),)
+        return tuple(self.next)
+
+
+class TextQuestion(QuestionBase):
+    type: Literal["text"]
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=1)
+    pattern: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"pattern is not a valid regular expression: {error}") from None
+        return value
+
+
+class EmailQuestion(QuestionBase):
+    type: Literal["email"]
+
+
+class PhoneQuestion(QuestionBase):
+    type: Literal["phone"]
+    region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+
+class NumberQuestion(QuestionBase):
+    type: Literal["number"]
+    integer: bool = False
+    min: float | None = None
+    max: float | None = None
+
+
+class UrlQuestion(QuestionBase):
+    type: Literal["url"]
+
+
+class ChoiceOptionSpec(Model):
+    value: Identifier
+    label: LocalizedText
+    synonyms: list[str] | dict[Language, list[str]] = Field(default_factory=list)
+    score: int = 0
+
+
+class ChoiceQuestion(QuestionBase):
+    type: Literal["choice"]
+    options: list[ChoiceOptionSpec] = Field(min_length=1)
+    multiple: bool = False
+    min_choices: int | None = Field(default=None, ge=1)
+    max_choices: int | None = Field(default=None, ge=1)
+
+
+class YesNoQuestion(QuestionBase):
+    type: Literal["yes_no"]
+
+
+class ConsentQuestion(QuestionBase):
+    """An explicit opt-in: the rendered prompt is recorded as the consent text."""
+
+    type: Literal["consent"]
+    on_decline: Literal["skip"] | OutcomeRef = "skip"
+
+
+def _parse_hours(value: object) -> object:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+        if not match:
+            raise ValueError('hours must look like "09:00-18:00"')
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            start, end = time(h1, m1), time(h2, m2)
+        except ValueError:
+            raise ValueError(f"hours {value!r} is not a valid time range") from None
+        if start >= end:
+            raise ValueError("hours must end after they start")
+        return (start, end)
+    return value
+
+
+class DateQuestion(QuestionBase):
+    """A date ("date") or a date and time ("datetime"), in the prospect's time zone."""
+
+    type: Literal["date", "datetime"]
+    future_only: bool = False
+    within_days: int | None = Field(default=None, ge=1)
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    hours: Annotated[tuple[time, time] | None, BeforeValidator(_parse_hours)] = Field(
+        default=None, description='allowed time of day, "09:00-18:00"'
+    )
+
+    @property
+    def weekday_numbers(self) -> frozenset[int] | None:
+        if self.weekdays is None:
+            return None
+        return frozenset(_WEEKDAYS.index(day) for day in self.weekdays)
+
+
+class HandoffStep(QuestionBase):
+    """Not a question: says `prompt`, then hands the conversation to a rep.
+
+    When the rep hands it back, the flow continues with this step's `next`.
+    """
+
+    type: Literal["handoff"]
+    reason: str = "handoff step"
+
+
+Question = Annotated[
+    TextQuestion
+    | EmailQuestion
+    | PhoneQuestion
+    | NumberQuestion
+    | UrlQuestion
+    | ChoiceQuestion
+    | YesNoQuestion
+    | ConsentQuestion
+    | DateQuestion
+    | HandoffStep,
+    Field(discriminator="type"),
+]
+
+
+class ScoreRule(Model):
+    if_: str = Field(alias="if", description="Jinja2 expression over answers and lead")
+    points: int
+    reason: str | None = Field(default=None, description="defaults to the condition")
+
+
+class Outcome(Model):
+    """How a conversation ends; chosen by a `goto`, or in order by `when` / score bounds."""
+
+    id: Identifier
+    message: LocalizedText | None = None
+    when: str | None = Field(default=None, description="Jinja2 expression")
+    min_score: int | None = None
+    max_score: int | None = None
+    qualified: bool | None = None
+    handoff: bool = Field(default=False, description="hand the finished lead to a rep")
+
+    @property
+    def is_default(self) -> bool:
+        return self.when is None and self.min_score is None and self.max_score is None
+
+
+class HandoffSettings(Model):
+    phrases: dict[Language, list[str]] = Field(default_factory=dict)
+    message: LocalizedText | None = None
+    resume_message: LocalizedText | None = None
+
+
+class KeywordSettings(Model):
+    """Extra reserved words; built-in ones (STOP, restart, help...) always apply."""
+
+    restart: dict[Language, list[str]] = Field(default_factory=dict)
+    help: dict[Language, list[str]] = Field(default_factory=dict)
+    opt_out: dict[Language, list[str]] = Field(default_factory=dict)
+
+
+class ReminderSettings(Model):
+    after: list[Duration] = Field(min_length=1, description='delays, e.g. ["10m", "1d"]')
+    message: LocalizedText | None = None
+
+
+class ExpirySettings(Model):
+    after: Duration
+    late_reply: Literal["resume", "restart"] = "resume"
+
+
+class Script(Model):
+    """A whole bot script."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    name: str
+    description: str | None = None
+    languages: list[Language] = Field(default=["en"], min_length=1, description="first: default")
+    timezone: str = "UTC"
+    region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="phone region")
+    lead_fields: list[Identifier | LeadFieldSpec] = Field(default_factory=list)
+    greeting: LocalizedText | None = None
+    questions: list[Question] = Field(min_length=1)
+    scoring: list[ScoreRule] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(min_length=1)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    keywords: KeywordSettings = Field(default_factory=KeywordSettings)
+    reminders: ReminderSettings | None = None
+    expiry: ExpirySettings | None = None
+    messages: dict[str, LocalizedText] = Field(
+        default_factory=dict, description="overrides of the built-in messages by key"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def lead_field_types(self) -> dict[str, str]:
+        """Every lead field this script declares, with its type."""
+        fields: dict[str, str] = {}
+        for entry in self.lead_fields:
+            if isinstance(entry, str):
+                fields[entry] = STANDARD_LEAD_FIELDS.get(entry, "text")
+            else:
+                fields[entry.name] = entry.type
+        return fields
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the format, for editors with the YAML language server."""
+    schema = Script.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "leadbot script"
+    return schema

@@ -1,0 +1,59 @@
+"""The state of one conversation: small, immutable, and serialisable to JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from bot.answers.result import JSONValue
+from bot.errors import StateError
+
+
+class Status(StrEnum):
+    ACTIVE = "active"  # the bot is asking
+    HANDED_OFF = "handed_off"  # a rep holds it; the bot is silent
+    COMPLETED = "completed"
+    OPTED_OUT = "opted_out"
+    EXPIRED = "expired"  # went silent past the script's expiry
+
+
+FINISHED = frozenset({Status.COMPLETED, Status.OPTED_OUT})
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """Treat the mappings as read-only: the engine always builds a new state."""
+
+    script_id: str
+    script_version: str  # content hash of the script the conversation started on
+    language: str
+    timezone: str
+    status: Status = Status.ACTIVE
+    question: str | None = None  # the pending question
+    confirming: bool = False  # waiting for yes/no on a prefilled value
+    attempts: int = 0
+    lead: Mapping[str, str] = field(default_factory=dict)
+    answers: Mapping[str, JSONValue] = field(default_factory=dict)
+    outcome: str | None = None
+    reminders_sent: int = 0
+    timer_seq: int = 0
+    waiting_since: str | None = None  # ISO time the bot last asked; expiry counts from it
+    turns: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConversationState:
+        try:
+            values = dict(data)
+            values["status"] = Status(values.get("status", Status.ACTIVE))
+            values["lead"] = dict(values.get("lead", {}))
+            values["answers"] = dict(values.get("answers", {}))
+            return cls(**values)
+        except (TypeError, ValueError) as error:
+            raise StateError(f"not a conversation state: {error}") from None

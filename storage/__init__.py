@@ -1,0 +1,1 @@
+"""Persistence: tables, repositories and migrations (it may import `bot`, never `webhooks`)."""
