@@ -65,14 +65,13 @@ class KeywordTable:
     handoff_phrases: frozenset[str]
     handoff_pattern: re.Pattern[str] | None
 
-    def command(self, text: str) -> Command | None:
+    def classify(self, text: str) -> tuple[Command | None, bool]:
+        """The command the whole message is, and whether it is a handoff phrase as a whole
+        ("agent", "talk to a person!")."""
         if len(text) > LONGEST_KEYWORD_MESSAGE:
-            return None
-        return self.commands.get(normalize(text) or text.strip())
-
-    def is_handoff_request(self, text: str) -> bool:
-        """The whole message is a handoff phrase ("agent", "talk to a person!")."""
-        return len(text) <= LONGEST_KEYWORD_MESSAGE and normalize(text) in self.handoff_phrases
+            return None, False
+        folded = normalize(text)
+        return self.commands.get(folded or text.strip()), folded in self.handoff_phrases
 
     def mentions_handoff(self, text: str) -> str | None:
         """A handoff phrase inside a longer message; the engine only acts on it when the

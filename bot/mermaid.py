@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.compiled import CompiledScript, pick_language
-from bot.graph import END, edges
+from bot.graph import END, adjacency, edges, reachable
 
 _LABEL_LIMIT = 48
 
@@ -31,7 +31,10 @@ def to_mermaid(script: CompiledScript) -> str:
         shape = ('[["', '"]]') if question.type == "handoff" else ('["', '"]')
         node = _node_id(script, question.id)
         lines.append(f"    {node}{shape[0]}{question.id} ({question.type}): {prompt}{shape[1]}")
-    lines.append('    choose_outcome{{"choose outcome"}}')
+    flow = edges(spec)
+    ends_in_order = END in reachable(spec.questions[0].id, adjacency(flow))
+    if ends_in_order:
+        lines.append('    choose_outcome{{"choose outcome"}}')
     for outcome in spec.outcomes:
         flags = []
         if outcome.qualified is not None:
@@ -41,7 +44,9 @@ def to_mermaid(script: CompiledScript) -> str:
         suffix = f" ({', '.join(flags)})" if flags else ""
         lines.append(f'    {_node_id(script, outcome.id)}(["{outcome.id}{suffix}"])')
     lines.append(f"    start --> {_node_id(script, spec.questions[0].id)}")
-    for edge in edges(spec):
+    for edge in flow:
+        if edge.source == END and not ends_in_order:
+            continue
         arrow = "-.->" if edge.label in ("max attempts", "declined") else "-->"
         label = f'|"{_escape(edge.label)}"|' if edge.label else ""
         source, target = _node_id(script, edge.source), _node_id(script, edge.target)

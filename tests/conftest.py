@@ -41,4 +41,4 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
-    yield
+    return

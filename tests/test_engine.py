@@ -152,7 +152,10 @@ def test_start_greets_with_lead_fields_and_asks_first_question() -> None:
 
 
 def test_language_from_the_channel_and_fallback_to_default() -> None:
-    assert texts(Conversation(language="es", lead={"first_name": "Ana"}).last.effects)[0] == "¡Hola Ana!"
+    assert (
+        texts(Conversation(language="es", lead={"first_name": "Ana"}).last.effects)[0]
+        == "¡Hola Ana!"
+    )
     assert Conversation(language="es-MX").state.language == "es"
     assert Conversation(language="ja").state.language == "en"
 
@@ -167,7 +170,9 @@ def test_unknown_lead_fields_are_dropped_and_unknown_timezone_ignored() -> None:
 def test_choice_by_number_label_synonym_or_fuzzy(reply: str) -> None:
     convo = Conversation()
     result = convo.send(reply)
-    assert of_type(result.effects, RecordAnswer) == [RecordAnswer("product", "suv", "SUV X", "prospect")]
+    assert of_type(result.effects, RecordAnswer) == [
+        RecordAnswer("product", "suv", "SUV X", "prospect")
+    ]
     assert convo.state.answers["product"] == "suv"
     assert texts(result.effects) == ["Your budget?"]
 
@@ -226,7 +231,8 @@ def test_on_fail_outcome_completes_the_conversation() -> None:
     convo.send("maybe")
     result = convo.send("perhaps")
     completes = of_type(result.effects, Complete)
-    assert completes and completes[0].outcome == "nurture"
+    assert completes
+    assert completes[0].outcome == "nurture"
     assert "no valid answer to trade" in completes[0].reasons[-1]
     assert convo.state.status is Status.COMPLETED
 
@@ -324,7 +330,10 @@ def test_handoff_phrase_as_whole_message_hands_off_and_rep_returns_to_same_quest
     assert CancelTimers() in result.effects
     assert convo.state.status is Status.HANDED_OFF
     back = convo.send(ReturnedFromRep())
-    assert texts(back.effects) == ["Thanks for waiting! Let's pick up where we left off.", "Your budget?"]
+    assert texts(back.effects) == [
+        "Thanks for waiting! Let's pick up where we left off.",
+        "Your budget?",
+    ]
     assert convo.state.status is Status.ACTIVE
 
 
@@ -350,7 +359,12 @@ def test_opt_out_in_any_state_and_silence_after(word: str) -> None:
     assert of_type(result.effects, OptOut) == [OptOut(word)]
     assert CancelTimers() in result.effects
     assert convo.state.status is Status.OPTED_OUT
-    for later in [TextReceived("hola"), ConversationStarted(), ReturnedFromRep(), OptionPicked("product", "suv")]:
+    for later in [
+        TextReceived("hola"),
+        ConversationStarted(),
+        ReturnedFromRep(),
+        OptionPicked("product", "suv"),
+    ]:
         assert convo.send(later).effects == ()
 
 
@@ -403,7 +417,10 @@ def test_questions_schedule_reminders_and_expiry() -> None:
 def test_reminders_then_expiry_then_late_reply_resumes() -> None:
     convo = Conversation()
     first = convo.send(SilenceTimerFired(TimerKind.REMINDER, 1))
-    assert texts(first.effects) == ["Still there? Just a couple of questions left.", "What are you after?"]
+    assert texts(first.effects) == [
+        "Still there? Just a couple of questions left.",
+        "What are you after?",
+    ]
     second_timer = of_type(first.effects, ScheduleTimer)
     assert second_timer[0].kind is TimerKind.REMINDER
     assert second_timer[0].at == convo.now + timedelta(days=1)
@@ -438,7 +455,9 @@ def test_completed_conversation_answers_politely_and_records_nothing() -> None:
     convo.send("no")
     assert convo.state.status is Status.COMPLETED
     result = convo.send("hello again")
-    assert texts(result.effects) == ["Thanks, we have everything we need. Someone from our team will be in touch."]
+    assert texts(result.effects) == [
+        "Thanks, we have everything we need. Someone from our team will be in touch."
+    ]
     assert of_type(result.effects, RecordAnswer) == []
 
 
@@ -473,3 +492,13 @@ def test_step_is_deterministic() -> None:
 def test_naive_clock_is_taken_as_utc() -> None:
     result = step(SCRIPT, None, ConversationStarted(), NOW.replace(tzinfo=None))
     assert of_type(result.effects, ScheduleTimer)[0].at == NOW + timedelta(minutes=10)
+
+
+def test_step_never_changes_the_state_it_was_given() -> None:
+    convo = Conversation(lead={"first_name": "Ana"})
+    before = convo.state
+    snapshot = before.to_dict()
+    after = step(SCRIPT, before, TextReceived("suv"), NOW)
+    assert before.to_dict() == snapshot
+    assert after.state is not before
+    assert after.state.answers == {"product": "suv"}

@@ -295,7 +295,9 @@ def test_checker_reports_problem_at_its_line(
     source = GOOD.replace(old, new, 1)
     result = parse_script(source, "broken.yaml")
     matching = [p for p in result.problems if message in p.message]
-    assert matching, f"no problem mentioning {message!r}; got {[p.render() for p in result.problems]}"
+    assert matching, (
+        f"no problem mentioning {message!r}; got {[p.render() for p in result.problems]}"
+    )
     problem = matching[0]
     expected_line = _line_of(source, marker)
     assert problem.line == expected_line, problem.render()

@@ -19,8 +19,9 @@ _MAX_URL_TOKEN = 2000
 _MAX_PHONE_TEXT = 500
 
 # Punctuation people put around an address or link in a sentence: "(ana@example.com)." .
-_WRAPPERS = "<>()[]{}\"'«»“”‘’"
-_TRAILING = ".,;:!?"
+_OPENERS = "<([{\"'«“‘"
+_CLOSERS = {">": "<", ")": "(", "]": "[", "}": "{", "»": "«", "”": "“", "’": "‘"}
+_TRAILING = ".,;:!?\"'"
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]")
 _HAS_SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
@@ -33,8 +34,19 @@ _HOSTNAME = re.compile(
 
 
 def _trim(token: str) -> str:
-    """Drop the quotes, brackets and sentence punctuation around a token."""
-    return token.strip(_WRAPPERS).rstrip(_TRAILING).strip(_WRAPPERS)
+    """Drop the quotes, brackets and sentence punctuation around a token.
+
+    A closing bracket stays when it closes one inside the token: ".../wiki/Foo_(bar)".
+    """
+    token = token.lstrip(_OPENERS)
+    while token:
+        last = token[-1]
+        opener = _CLOSERS.get(last)
+        unbalanced = opener is not None and token.count(opener) < token.count(last)
+        if last not in _TRAILING and not unbalanced:
+            break
+        token = token[:-1]
+    return token
 
 
 def parse_email(text: str) -> ParseResult:

@@ -15,6 +15,7 @@ any_text = st.text() | st.text(min_size=1000, max_size=10_000)
         ("  Ana@Example.COM ", Parsed("Ana@example.com", "Ana@example.com")),
         ("it's ana@example.com thanks", Parsed("ana@example.com", "ana@example.com")),
         ("write to <ana@example.com>.", Parsed("ana@example.com", "ana@example.com")),
+        ("(ana@example.com)!", Parsed("ana@example.com", "ana@example.com")),
         ("mailto:ana@example.com", Parsed("ana@example.com", "ana@example.com")),
         ("ana@müller.de", Parsed("ana@müller.de", "ana@müller.de")),
         ("ana@example", Rejected("email")),
@@ -72,6 +73,7 @@ def test_parse_phone(text: str, region: str | None, expected: ParseResult) -> No
         ("our site is example.com.", "https://example.com"),
         ("(www.example.com)", "https://www.example.com"),
         ("münchen.de", "https://münchen.de"),
+        ("“https://en.wikipedia.org/wiki/Foo_(bar)”.", "https://en.wikipedia.org/wiki/Foo_(bar)"),
     ],
 )
 def test_parse_url_accepts(text: str, expected: str) -> None:
