@@ -25,3 +25,25 @@ class ScriptError(BotError):
 
 class StateError(BotError):
     """A stored conversation state cannot be used with the script given to `step()`."""
+
+
+class ConcurrentUpdate(BotError):
+    """A conversation changed under us: its version moved between load and save."""
+
+
+class UnknownConversation(BotError):
+    """No conversation (or lead) has that id."""
+
+
+class DeliveryError(BotError):
+    """A sender could not deliver an outbox item.
+
+    `permanent` failures are not retried (a 400, a blocked user); others are, after
+    `retry_after` seconds when the provider said so, else with backoff.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after

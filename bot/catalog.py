@@ -1,0 +1,61 @@
+"""The scripts a server plays: the current version of each, and older ones on demand."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.compiled import CompiledScript
+from bot.errors import BotError
+from bot.loader import load_script
+from bot.ports import ScriptVersions
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedScript:
+    script: CompiledScript
+    source: str
+
+
+class UnknownScript(BotError):
+    pass
+
+
+class ScriptCatalog:
+    """Conversations finish on the version they started on; new ones take the current one.
+
+    Old versions come back from storage (their YAML is kept there) and are compiled once; at
+    most `keep_old` of them stay in memory.
+    """
+
+    def __init__(self, scripts: Iterable[LoadedScript], keep_old: int = 32) -> None:
+        self._current = {loaded.script.id: loaded for loaded in scripts}
+        self._old: OrderedDict[str, CompiledScript] = OrderedDict()
+        self._keep_old = keep_old
+
+    def current(self, script_id: str) -> LoadedScript:
+        try:
+            return self._current[script_id]
+        except KeyError:
+            raise UnknownScript(f"no script with id {script_id!r}") from None
+
+    def ids(self) -> list[str]:
+        return sorted(self._current)
+
+    async def version(self, script_id: str, version: str, store: ScriptVersions) -> CompiledScript:
+        loaded = self._current.get(script_id)
+        if loaded is not None and loaded.script.version == version:
+            return loaded.script
+        cached = self._old.get(version)
+        if cached is not None:
+            self._old.move_to_end(version)
+            return cached
+        source = await store.source(version)
+        if source is None:
+            raise UnknownScript(f"script {script_id} version {version} is not stored")
+        script = load_script(source, f"{script_id}@{version}")
+        self._old[version] = script
+        if len(self._old) > self._keep_old:
+            self._old.popitem(last=False)
+        return script

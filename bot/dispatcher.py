@@ -1,0 +1,118 @@
+"""The outbox dispatcher: claim due work, hand it to a sender, record what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.errors import DeliveryError
+from bot.ports import UnitOfWork
+from bot.records import OutboxItem
+
+log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    async def send(self, item: OutboxItem) -> str | None:
+        """Deliver `item`; return the provider's id for it. Raise DeliveryError on failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: 2 s, 4 s, 8 s... capped, for at most `max_attempts`."""
+
+    first_delay: timedelta = timedelta(seconds=2)
+    factor: float = 2.0
+    max_delay: timedelta = timedelta(hours=1)
+    max_attempts: int = 8
+    jitter: float = 0.25  # each delay is scaled by a random factor in [1 - jitter, 1 + jitter]
+
+    def delay(self, attempts: int, rng: random.Random, retry_after: float | None = None) -> timedelta:
+        if retry_after is not None:
+            return timedelta(seconds=max(retry_after, 0.0))  # the provider said when
+        base = self.first_delay.total_seconds() * self.factor ** max(attempts - 1, 0)
+        capped = min(base, self.max_delay.total_seconds())
+        return timedelta(seconds=capped * rng.uniform(1 - self.jitter, 1 + self.jitter))
+
+
+class Dispatcher:
+    """Several dispatchers (in one process or many) never claim the same row at once: claims
+    are leases taken in a transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL). A row whose
+    worker died is claimed again when its lease runs out, and sent again with the same
+    idempotency key, which the sender passes on so the provider can drop the repeat."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        senders: Mapping[str, Sender],
+        clock: Callable[[], datetime],
+        *,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        batch: int = 50,
+        lease: timedelta = timedelta(minutes=2),
+        idle_wait: float = 1.0,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._senders = senders
+        self._clock = clock
+        self._policy = policy or RetryPolicy()
+        self._rng = rng or random.Random()
+        self._batch = batch
+        self._lease = lease
+        self._idle_wait = idle_wait
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work was committed: stop waiting."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch until cancelled."""
+        while True:
+            self._wake.clear()
+            if await self.run_once() == 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_wait)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """Claim and handle one batch of due items; return how many were claimed."""
+        async with self._unit_of_work() as uow:
+            items = await uow.outbox.claim_due(self._clock(), self._batch, self._lease)
+            await uow.commit()
+        for item in items:
+            await self._deliver(item)
+        return len(items)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        sender = self._senders.get(item.kind)
+        provider_id: str | None = None
+        failure: DeliveryError | None = None
+        if sender is None:
+            failure = DeliveryError(f"no sender for {item.kind!r}", permanent=True)
+        else:
+            try:
+                provider_id = await sender.send(item)
+            except DeliveryError as error:
+                failure = error
+            except Exception as error:  # a bug in a sender must not stop every other delivery
+                log.exception("sender for %s raised unexpectedly", item.kind)
+                failure = DeliveryError(f"unexpected {type(error).__name__}")
+        async with self._unit_of_work() as uow:
+            now = self._clock()
+            if failure is None:
+                await uow.outbox.mark_sent(item, provider_id, now)
+            elif failure.permanent or item.attempts >= self._policy.max_attempts:
+                log.warning("outbox %s failed for good: %s", item.id, failure.reason)
+                await uow.outbox.mark_failed(item, failure.reason, now)
+            else:
+                delay = self._policy.delay(item.attempts, self._rng, failure.retry_after)
+                await uow.outbox.retry_later(item, now + delay, failure.reason)
+            await uow.commit()

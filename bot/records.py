@@ -1,0 +1,72 @@
+"""What the service reads and writes through the ports: plain records, no table classes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.state import ConversationState
+
+
+@dataclass(frozen=True, slots=True)
+class NewLead:
+    """A form submission as the intake parsed it."""
+
+    source: str  # tiktok, api, google, form, chat
+    external_id: str  # the source's own lead id: (source, external_id) is unique
+    script_id: str
+    submitted_at: datetime
+    fields: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    attribution: Mapping[str, str] = field(default_factory=dict)
+    phone: str | None = None  # E.164
+    email: str | None = None
+    language: str | None = None
+    is_test: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    id: int
+    reference: str  # the short code a prospect can type into any channel
+    source: str
+    external_id: str
+    script_id: str
+    fields: Mapping[str, str]
+    language: str | None
+    answers: Mapping[str, Any]
+    outcome: str | None
+    score: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    lead_id: int
+    channel: str
+    channel_user_id: str
+    script_id: str
+    script_version: str
+    state: ConversationState | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A provider's id for one inbound delivery: Telegram update_id, Twilio MessageSid..."""
+
+    channel: str
+    provider_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    kind: str
+    idempotency_key: str
+    payload: Mapping[str, Any]
+    attempts: int  # including the one now claimed
+    conversation_id: int | None
+    message_id: int | None

@@ -1,0 +1,211 @@
+"""The conversation service: lock, load, step, and save everything a turn did in one commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.catalog import ScriptCatalog
+from bot.effects import (
+    CancelTimers,
+    Complete,
+    Effect,
+    RecordAnswer,
+    RecordConsent,
+    ScheduleTimer,
+    SendText,
+)
+from bot.engine import Transition, step
+from bot.errors import UnknownConversation
+from bot.inbound import (
+    ContactShared,
+    ConversationStarted,
+    Inbound,
+    OptionPicked,
+    ReturnedFromRep,
+    TextReceived,
+)
+from bot.locks import KeyedLocks
+from bot.ports import UnitOfWork
+from bot.records import Conversation, Receipt
+from bot.state import ConversationState
+
+SEND_TEXT = "send_text"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    conversation_id: int
+    applied: bool  # False: a duplicate delivery, acknowledged and ignored
+    state: ConversationState | None
+    effects: tuple[Effect, ...] = ()
+
+
+class ConversationService:
+    """Every channel calls this. A turn that returns has been committed, whole."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        catalog: ScriptCatalog,
+        clock: Callable[[], datetime],
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._catalog = catalog
+        self._clock = clock
+        self._on_commit = on_commit  # e.g. wake the dispatcher: there is work in the outbox
+        self._locks = KeyedLocks()
+
+    @property
+    def locks_held(self) -> int:
+        return len(self._locks)
+
+    async def start(
+        self,
+        lead_id: int,
+        *,
+        channel: str,
+        channel_user_id: str,
+        language: str | None = None,
+        timezone: str | None = None,
+    ) -> TurnResult:
+        """Open a conversation for a lead on a channel, and run its first turn."""
+        async with self._unit_of_work() as uow:
+            lead = await uow.leads.get(lead_id)
+            if lead is None:
+                raise UnknownConversation(f"no lead {lead_id}")
+            loaded = self._catalog.current(lead.script_id)
+            now = self._clock()
+            await uow.scripts.ensure(loaded.script.id, loaded.script.version, loaded.source, now)
+            conversation = await uow.conversations.add(
+                lead_id=lead_id,
+                channel=channel,
+                channel_user_id=channel_user_id,
+                script_id=loaded.script.id,
+                script_version=loaded.script.version,
+                now=now,
+            )
+            started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
+            transition = step(loaded.script, None, started, now)
+            await self._save_turn(uow, conversation, transition, None, now, started=True)
+            await uow.commit()
+        self._on_commit()
+        return TurnResult(conversation.id, True, transition.state, transition.effects)
+
+    async def handle(
+        self, conversation_id: int, inbound: Inbound, receipt: Receipt | None = None
+    ) -> TurnResult:
+        """Apply one inbound event to a conversation, once, in arrival order."""
+        async with self._locks.hold(conversation_id), self._unit_of_work() as uow:
+            now = self._clock()
+            if receipt is not None and not await uow.receipts.add(receipt, now):
+                return TurnResult(conversation_id, False, None)
+            conversation = await uow.conversations.lock(conversation_id)
+            if conversation is None:
+                raise UnknownConversation(f"no conversation {conversation_id}")
+            script = await self._catalog.version(
+                conversation.script_id, conversation.script_version, uow.scripts
+            )
+            transition = step(script, conversation.state, inbound, now)
+            await self._save_turn(uow, conversation, transition, inbound, now)
+            await uow.commit()
+        self._on_commit()
+        return TurnResult(conversation_id, True, transition.state, transition.effects)
+
+    async def _save_turn(
+        self,
+        uow: UnitOfWork,
+        conversation: Conversation,
+        transition: Transition,
+        inbound: Inbound | None,
+        now: datetime,
+        *,
+        started: bool = False,
+    ) -> None:
+        written = _transcript_line(inbound)
+        if written is not None:
+            author, text = written
+            await uow.transcript.add(
+                conversation_id=conversation.id,
+                author=author,
+                text=text,
+                status="received",
+                now=now,
+            )
+        answers: dict[str, Any] = {}
+        consent: tuple[str, datetime] | None = None
+        outcome = None
+        for effect in transition.effects:
+            match effect:
+                case SendText():
+                    await self._queue_text(uow, conversation, effect, now)
+                case RecordAnswer(question_id=question, value=value):
+                    answers[question] = value
+                case RecordConsent(text=text, granted=True):
+                    consent = (text, now)
+                case Complete():
+                    outcome = (effect.outcome, effect.score, effect.reasons, effect.qualified)
+                case ScheduleTimer():
+                    await uow.timers.schedule(conversation.id, effect.kind, effect.seq, effect.at)
+                case CancelTimers():
+                    await uow.timers.cancel_all(conversation.id)
+        if answers or consent or outcome or started:
+            await uow.leads.update_progress(
+                conversation.lead_id,
+                answers=answers,
+                now=now,
+                consent=consent,
+                outcome=outcome,
+                started=started,
+            )
+        await uow.conversations.save(
+            conversation, transition.state, now=now, inbound=bool(written and written[0] == "prospect")
+        )
+
+    async def _queue_text(
+        self, uow: UnitOfWork, conversation: Conversation, effect: SendText, now: datetime
+    ) -> None:
+        options = [{"value": o.value, "label": o.label} for o in effect.options]
+        message_id = await uow.transcript.add(
+            conversation_id=conversation.id,
+            author="bot",
+            text=effect.text,
+            status="queued",
+            now=now,
+            options=options,
+            question_id=effect.question_id,
+        )
+        await uow.outbox.add(
+            kind=SEND_TEXT,
+            idempotency_key=f"message-{message_id}",
+            payload={
+                "channel": conversation.channel,
+                "chat": conversation.channel_user_id,
+                "text": effect.text,
+                "options": options,
+                "question_id": effect.question_id,
+                "hint": effect.hint.value if effect.hint else None,
+            },
+            due_at=now,
+            now=now,
+            conversation_id=conversation.id,
+            message_id=message_id,
+        )
+
+
+def _transcript_line(inbound: Inbound | None) -> tuple[str, str] | None:
+    """How an inbound event reads in the transcript (author, text); timers leave no line."""
+    match inbound:
+        case TextReceived(text=text):
+            return "prospect", text
+        case OptionPicked(value=value):
+            return "prospect", f"[tapped {value}]"
+        case ContactShared(phone=phone):
+            return "prospect", f"[shared contact {phone}]"
+        case ReturnedFromRep():
+            return "system", "handed back to the bot"
+        case _:
+            return None

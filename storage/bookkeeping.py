@@ -1,0 +1,55 @@
+"""Receipts of inbound deliveries, silence timers, and the script versions conversations use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.records import Receipt
+from storage.sql import insert_ignoring_conflict
+from storage.tables import ReceiptRow, ScriptVersionRow, TimerRow
+
+R = ReceiptRow.__table__  # type: ignore[attr-defined]
+T = TimerRow.__table__  # type: ignore[attr-defined]
+S = ScriptVersionRow.__table__  # type: ignore[attr-defined]
+
+
+class SqlReceipts:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, receipt: Receipt, now: datetime) -> bool:
+        values = {
+            "channel": receipt.channel,
+            "provider_id": receipt.provider_id,
+            "received_at": now,
+        }
+        return await insert_ignoring_conflict(self._connection, R, values)
+
+
+class SqlTimers:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None:
+        await self._connection.execute(
+            insert(T).values(conversation_id=conversation_id, kind=kind, seq=seq, due_at=due_at)
+        )
+
+    async def cancel_all(self, conversation_id: int) -> None:
+        await self._connection.execute(delete(T).where(T.c.conversation_id == conversation_id))
+
+
+class SqlScriptVersions:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None:
+        values = {"version": version, "script_id": script_id, "source": source, "created_at": now}
+        await insert_ignoring_conflict(self._connection, S, values)
+
+    async def source(self, version: str) -> str | None:
+        query = select(S.c.source).where(S.c.version == version)
+        return (await self._connection.execute(query)).scalar_one_or_none()

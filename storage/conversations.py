@@ -1,0 +1,120 @@
+"""Conversations and their transcript."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.errors import ConcurrentUpdate
+from bot.records import Conversation
+from bot.state import ConversationState
+from storage.tables import ConversationRow, MessageRow
+
+C = ConversationRow.__table__  # type: ignore[attr-defined]
+M = MessageRow.__table__  # type: ignore[attr-defined]
+
+
+def _conversation(row: Any) -> Conversation:
+    return Conversation(
+        id=row.id,
+        lead_id=row.lead_id,
+        channel=row.channel,
+        channel_user_id=row.channel_user_id,
+        script_id=row.script_id,
+        script_version=row.script_version,
+        state=ConversationState.from_dict(row.state) if row.state else None,
+        version=row.version,
+    )
+
+
+class SqlConversationRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(
+        self,
+        *,
+        lead_id: int,
+        channel: str,
+        channel_user_id: str,
+        script_id: str,
+        script_version: str,
+        now: datetime,
+    ) -> Conversation:
+        values = {
+            "lead_id": lead_id,
+            "channel": channel,
+            "channel_user_id": channel_user_id,
+            "script_id": script_id,
+            "script_version": script_version,
+            "status": "new",
+            "mode": "bot",
+            "version": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        new_id = (
+            await self._connection.execute(insert(C).values(**values).returning(C.c.id))
+        ).scalar_one()
+        return Conversation(
+            new_id, lead_id, channel, channel_user_id, script_id, script_version, None, 0
+        )
+
+    async def lock(self, conversation_id: int) -> Conversation | None:
+        # FOR UPDATE holds the row on PostgreSQL until commit: a second worker handling the same
+        # conversation waits here. SQLite ignores it; its writers are serialised anyway.
+        query = select(C).where(C.c.id == conversation_id).with_for_update()
+        row = (await self._connection.execute(query)).first()
+        return _conversation(row) if row is not None else None
+
+    async def save(
+        self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
+    ) -> None:
+        values: dict[str, Any] = {
+            "state": state.to_dict(),
+            "status": state.status.value,
+            "version": conversation.version + 1,
+            "updated_at": now,
+        }
+        if inbound:
+            values["last_inbound_at"] = now
+        result = await self._connection.execute(
+            update(C)
+            .where(C.c.id == conversation.id, C.c.version == conversation.version)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(f"conversation {conversation.id} changed during the turn")
+
+
+class SqlTranscript:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(
+        self,
+        *,
+        conversation_id: int,
+        author: str,
+        text: str,
+        status: str,
+        now: datetime,
+        options: Sequence[Mapping[str, str]] = (),
+        question_id: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> int:
+        statement = insert(M).values(
+            conversation_id=conversation_id,
+            author=author,
+            text=text,
+            options=[dict(o) for o in options],
+            question_id=question_id,
+            provider_message_id=provider_message_id,
+            status=status,
+            created_at=now,
+        )
+        return int((await self._connection.execute(statement.returning(M.c.id))).scalar_one())

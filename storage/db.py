@@ -1,0 +1,90 @@
+"""The database engine: SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+DEFAULT_URL = "sqlite+aiosqlite:///leadbot.db"
+READ_ONLY = "leadbot_read_only"  # execution option: this connection only reads
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+@dataclass
+class Database:
+    """An engine, and on SQLite the one-writer-at-a-time gate of this process."""
+
+    engine: AsyncEngine
+    # SQLite allows one writer. Waiting for the file lock inside SQLite means sleeping in its
+    # busy handler (up to 100 ms a nap); queueing writers here, in order, is far faster.
+    write_gate: asyncio.Lock | None = field(default=None)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction (committed by the caller, else rolled back)."""
+        if self.write_gate is None:
+            async with self.engine.connect() as connection:
+                yield connection
+            return
+        async with self.write_gate, self.engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only; on SQLite it never waits for the write lock."""
+        async with self.engine.connect() as connection:
+            await connection.execution_options(**{READ_ONLY: True})
+            yield connection
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def connect(url: str, *, schema: str | None = None, echo: bool = False) -> Database:
+    """Create the engine for `url`; `schema` puts PostgreSQL tables in that schema (tests)."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {"echo": echo}
+    if is_sqlite(parsed):
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_async_engine(parsed, **options)
+        _configure_sqlite(engine)
+        return Database(engine, write_gate=asyncio.Lock())
+    if schema is not None:
+        options["connect_args"] = {"server_settings": {"search_path": schema}}
+    options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return Database(create_async_engine(parsed, **options))
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below start transactions, so that they are
+        # BEGIN IMMEDIATE: the write lock is taken up front, never upgraded mid-transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Any) -> None:
+        # Readers (export, health checks) must not queue behind writers: plain BEGIN for them.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

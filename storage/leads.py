@@ -1,0 +1,98 @@
+"""Leads: stored once per (source, external id), then filled in as the conversation goes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.records import Lead, NewLead
+from storage.sql import insert_ignoring_conflict
+from storage.tables import LeadRow
+
+T = LeadRow.__table__  # type: ignore[attr-defined]
+
+
+def _lead(row: Any) -> Lead:
+    return Lead(
+        id=row.id,
+        reference=row.reference,
+        source=row.source,
+        external_id=row.external_id,
+        script_id=row.script_id,
+        fields=row.fields or {},
+        language=row.language,
+        answers=row.answers or {},
+        outcome=row.outcome,
+        score=row.score,
+    )
+
+
+class SqlLeadRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
+        values = {
+            "source": lead.source,
+            "external_id": lead.external_id,
+            "reference": reference,
+            "script_id": lead.script_id,
+            "is_test": lead.is_test,
+            "fields": dict(lead.fields),
+            "raw": dict(lead.raw),
+            "attribution": dict(lead.attribution),
+            "phone": lead.phone,
+            "email": lead.email,
+            "language": lead.language,
+            "answers": {},
+            "reasons": [],
+            "submitted_at": lead.submitted_at,
+            "updated_at": now,
+        }
+        created = await insert_ignoring_conflict(self._connection, T, values)
+        row = (
+            await self._connection.execute(
+                select(T).where(T.c.source == lead.source, T.c.external_id == lead.external_id)
+            )
+        ).one()
+        return _lead(row), created
+
+    async def get(self, lead_id: int) -> Lead | None:
+        row = (await self._connection.execute(select(T).where(T.c.id == lead_id))).first()
+        return _lead(row) if row is not None else None
+
+    async def update_progress(
+        self,
+        lead_id: int,
+        *,
+        answers: Mapping[str, Any],
+        now: datetime,
+        consent: tuple[str, datetime] | None = None,
+        outcome: tuple[str, int, Sequence[str], bool | None] | None = None,
+        started: bool = False,
+    ) -> None:
+        changes: dict[str, Any] = {"updated_at": now}
+        if answers:
+            current = (
+                await self._connection.execute(select(T.c.answers).where(T.c.id == lead_id))
+            ).scalar_one()
+            changes["answers"] = {**(current or {}), **answers}
+        if consent is not None:
+            changes["consent_text"], changes["consent_at"] = consent
+        if outcome is not None:
+            name, score, reasons, qualified = outcome
+            changes.update(
+                outcome=name,
+                score=score,
+                reasons=list(reasons),
+                qualified=qualified,
+                completed_at=now,
+            )
+        if started:
+            changes["conversation_started_at"] = func.coalesce(T.c.conversation_started_at, now)
+            changes["first_contact_at"] = func.coalesce(T.c.first_contact_at, now)
+        await self._connection.execute(update(T).where(T.c.id == lead_id).values(**changes))

@@ -1,0 +1,122 @@
+"""The outbox: work committed with a turn, claimed by dispatchers under a lease."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.records import OutboxItem
+from storage.tables import MessageRow, OutboxRow
+
+O = OutboxRow.__table__  # type: ignore[attr-defined]  # noqa: E741
+M = MessageRow.__table__  # type: ignore[attr-defined]
+
+
+class SqlOutbox:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(
+        self,
+        *,
+        kind: str,
+        idempotency_key: str,
+        payload: Mapping[str, Any],
+        due_at: datetime,
+        now: datetime,
+        conversation_id: int | None = None,
+        message_id: int | None = None,
+    ) -> int:
+        statement = insert(O).values(
+            kind=kind,
+            idempotency_key=idempotency_key,
+            payload=dict(payload),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            status="pending",
+            due_at=due_at,
+            attempts=0,
+            created_at=now,
+        )
+        return int((await self._connection.execute(statement.returning(O.c.id))).scalar_one())
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+        due = (
+            select(O.c.id)
+            .where(
+                O.c.status == "pending",
+                O.c.due_at <= now,
+                or_(O.c.claimed_until.is_(None), O.c.claimed_until < now),
+            )
+            .order_by(O.c.due_at, O.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL: rows another worker holds are skipped
+        )
+        ids = list((await self._connection.execute(due)).scalars())
+        if not ids:
+            return []
+        claimed = await self._connection.execute(
+            update(O)
+            .where(O.c.id.in_(ids))
+            .values(claimed_until=now + lease, attempts=O.c.attempts + 1)
+            .returning(
+                O.c.id,
+                O.c.kind,
+                O.c.idempotency_key,
+                O.c.payload,
+                O.c.attempts,
+                O.c.conversation_id,
+                O.c.message_id,
+            )
+        )
+        items = [
+            OutboxItem(
+                id=row.id,
+                kind=row.kind,
+                idempotency_key=row.idempotency_key,
+                payload=row.payload,
+                attempts=row.attempts,
+                conversation_id=row.conversation_id,
+                message_id=row.message_id,
+            )
+            for row in claimed
+        ]
+        order = {item_id: index for index, item_id in enumerate(ids)}
+        return sorted(items, key=lambda item: order[item.id])
+
+    async def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
+        await self._connection.execute(
+            update(O)
+            .where(O.c.id == item.id)
+            .values(status="sent", provider_id=provider_id, finished_at=now, claimed_until=None)
+        )
+        if item.message_id is not None:
+            await self._connection.execute(
+                update(M)
+                .where(M.c.id == item.message_id)
+                .values(status="sent", provider_message_id=provider_id)
+            )
+
+    async def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
+        await self._connection.execute(
+            update(O)
+            .where(O.c.id == item.id)
+            .values(due_at=due_at, last_error=error[:1000], claimed_until=None)
+        )
+
+    async def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
+        await self._connection.execute(
+            update(O)
+            .where(O.c.id == item.id)
+            .values(status="failed", last_error=error[:1000], finished_at=now, claimed_until=None)
+        )
+        if item.message_id is not None:
+            await self._connection.execute(
+                update(M)
+                .where(M.c.id == item.message_id)
+                .values(status="failed", error=error[:1000])
+            )

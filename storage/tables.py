@@ -1,0 +1,140 @@
+"""The tables. Only `storage` sees these classes; repositories map them to `bot` records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import JSONValue, UTCDateTime
+
+
+class ScriptVersionRow(SQLModel, table=True):
+    """Every script version a conversation ever started on, so it can finish on it."""
+
+    __tablename__ = "script_versions"
+
+    version: str = Field(primary_key=True, max_length=64)
+    script_id: str = Field(max_length=64, index=True)
+    source: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LeadRow(SQLModel, table=True):
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_leads_source_external_id"),
+        Index("ix_leads_submitted_at", "submitted_at"),
+        Index("ix_leads_phone", "phone"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=128)
+    reference: str = Field(max_length=16, unique=True)
+    script_id: str = Field(max_length=64)
+    is_test: bool = False
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    attribution: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=320)
+    language: str | None = Field(default=None, max_length=16)
+    consent_text: str | None = None
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    score: int | None = None
+    reasons: list[str] = Field(default_factory=list, sa_type=JSONValue)
+    outcome: str | None = Field(default=None, max_length=64, index=True)
+    qualified: bool | None = None
+    submitted_at: datetime = Field(sa_type=UTCDateTime)
+    first_contact_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    conversation_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_channel_user", "channel", "channel_user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="leads.id", index=True, ondelete="CASCADE")
+    channel: str = Field(max_length=32)
+    channel_user_id: str = Field(max_length=128)
+    script_id: str = Field(max_length=64)
+    script_version: str = Field(foreign_key="script_versions.version", max_length=64)
+    state: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    status: str = Field(max_length=16, index=True)
+    mode: str = Field(default="bot", max_length=16)
+    version: int = 0  # bumped by every committed turn: optimistic guard and audit
+    last_inbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class MessageRow(SQLModel, table=True):
+    """The transcript: every message in and out, with its delivery status."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    author: str = Field(max_length=16)  # prospect, bot, rep or system
+    text: str
+    options: list[dict[str, str]] = Field(default_factory=list, sa_type=JSONValue)
+    question_id: str | None = Field(default=None, max_length=48)
+    provider_message_id: str | None = Field(default=None, max_length=128, index=True)
+    status: str = Field(max_length=16)  # received, queued, sent, delivered, read, failed
+    error: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OutboxRow(SQLModel, table=True):
+    """Work to do after commit: a message to send, an event to deliver."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    conversation_id: int | None = Field(
+        default=None, foreign_key="conversations.id", index=True, ondelete="CASCADE"
+    )
+    message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="CASCADE")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    status: str = Field(default="pending", max_length=16)  # pending, sent, failed
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    provider_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReceiptRow(SQLModel, table=True):
+    """Inbound provider ids already applied: a redelivery finds its receipt and changes nothing."""
+
+    __tablename__ = "receipts"
+
+    channel: str = Field(primary_key=True, max_length=32)
+    provider_id: str = Field(primary_key=True, max_length=128)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TimerRow(SQLModel, table=True):
+    """Silence timers the engine asked for (reminders, expiry); the scheduler fires them."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    seq: int
+    due_at: datetime = Field(sa_type=UTCDateTime)
