@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.compiled import CompiledScript
-from bot.errors import BotError
+from bot.errors import UnknownScriptError
 from bot.loader import load_script
 from bot.ports import ScriptVersions
 
@@ -16,10 +16,6 @@ from bot.ports import ScriptVersions
 class LoadedScript:
     script: CompiledScript
     source: str
-
-
-class UnknownScript(BotError):
-    pass
 
 
 class ScriptCatalog:
@@ -38,7 +34,7 @@ class ScriptCatalog:
         try:
             return self._current[script_id]
         except KeyError:
-            raise UnknownScript(f"no script with id {script_id!r}") from None
+            raise UnknownScriptError(f"no script with id {script_id!r}") from None
 
     def ids(self) -> list[str]:
         return sorted(self._current)
@@ -53,7 +49,7 @@ class ScriptCatalog:
             return cached
         source = await store.source(version)
         if source is None:
-            raise UnknownScript(f"script {script_id} version {version} is not stored")
+            raise UnknownScriptError(f"script {script_id} version {version} is not stored")
         script = load_script(source, f"{script_id}@{version}")
         self._old[version] = script
         if len(self._old) > self._keep_old:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -32,7 +33,9 @@ class RetryPolicy:
     max_attempts: int = 8
     jitter: float = 0.25  # each delay is scaled by a random factor in [1 - jitter, 1 + jitter]
 
-    def delay(self, attempts: int, rng: random.Random, retry_after: float | None = None) -> timedelta:
+    def delay(
+        self, attempts: int, rng: random.Random, retry_after: float | None = None
+    ) -> timedelta:
         if retry_after is not None:
             return timedelta(seconds=max(retry_after, 0.0))  # the provider said when
         base = self.first_delay.total_seconds() * self.factor ** max(attempts - 1, 0)
@@ -62,7 +65,7 @@ class Dispatcher:
         self._senders = senders
         self._clock = clock
         self._policy = policy or RetryPolicy()
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311  (jitter, not secrets)
         self._batch = batch
         self._lease = lease
         self._idle_wait = idle_wait
@@ -77,10 +80,8 @@ class Dispatcher:
         while True:
             self._wake.clear()
             if await self.run_once() == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_wait)
-                except TimeoutError:
-                    pass
 
     async def run_once(self) -> int:
         """Claim and handle one batch of due items; return how many were claimed."""

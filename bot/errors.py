@@ -27,11 +27,11 @@ class StateError(BotError):
     """A stored conversation state cannot be used with the script given to `step()`."""
 
 
-class ConcurrentUpdate(BotError):
+class ConcurrentUpdateError(BotError):
     """A conversation changed under us: its version moved between load and save."""
 
 
-class UnknownConversation(BotError):
+class UnknownConversationError(BotError):
     """No conversation (or lead) has that id."""
 
 
@@ -47,3 +47,7 @@ class DeliveryError(BotError):
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+class UnknownScriptError(BotError):
+    """No script (or no stored version of it) has that id."""

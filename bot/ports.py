@@ -49,7 +49,7 @@ class ConversationRepository(Protocol):
     async def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
     ) -> None:
-        """Store the new state; fails with ConcurrentUpdate if the version moved meanwhile."""
+        """Store the new state; fails with ConcurrentUpdateError if the version moved meanwhile."""
 
 
 class Transcript(Protocol):

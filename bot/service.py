@@ -18,7 +18,7 @@ from bot.effects import (
     SendText,
 )
 from bot.engine import Transition, step
-from bot.errors import UnknownConversation
+from bot.errors import UnknownConversationError
 from bot.inbound import (
     ContactShared,
     ConversationStarted,
@@ -76,7 +76,7 @@ class ConversationService:
         async with self._unit_of_work() as uow:
             lead = await uow.leads.get(lead_id)
             if lead is None:
-                raise UnknownConversation(f"no lead {lead_id}")
+                raise UnknownConversationError(f"no lead {lead_id}")
             loaded = self._catalog.current(lead.script_id)
             now = self._clock()
             await uow.scripts.ensure(loaded.script.id, loaded.script.version, loaded.source, now)
@@ -105,7 +105,7 @@ class ConversationService:
                 return TurnResult(conversation_id, False, None)
             conversation = await uow.conversations.lock(conversation_id)
             if conversation is None:
-                raise UnknownConversation(f"no conversation {conversation_id}")
+                raise UnknownConversationError(f"no conversation {conversation_id}")
             script = await self._catalog.version(
                 conversation.script_id, conversation.script_version, uow.scripts
             )
@@ -162,7 +162,10 @@ class ConversationService:
                 started=started,
             )
         await uow.conversations.save(
-            conversation, transition.state, now=now, inbound=bool(written and written[0] == "prospect")
+            conversation,
+            transition.state,
+            now=now,
+            inbound=bool(written and written[0] == "prospect"),
         )
 
     async def _queue_text(

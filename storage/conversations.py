@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.errors import ConcurrentUpdate
+from bot.errors import ConcurrentUpdateError
 from bot.records import Conversation
 from bot.state import ConversationState
 from storage.tables import ConversationRow, MessageRow
@@ -88,7 +88,7 @@ class SqlConversationRepository:
             .values(**values)
         )
         if result.rowcount != 1:
-            raise ConcurrentUpdate(f"conversation {conversation.id} changed during the turn")
+            raise ConcurrentUpdateError(f"conversation {conversation.id} changed during the turn")
 
 
 class SqlTranscript:

@@ -26,6 +26,8 @@ class Database:
     """An engine, and on SQLite the one-writer-at-a-time gate of this process."""
 
     engine: AsyncEngine
+    url: str
+    schema: str | None = None
     # SQLite allows one writer. Waiting for the file lock inside SQLite means sleeping in its
     # busy handler (up to 100 ms a nap); queueing writers here, in order, is far faster.
     write_gate: asyncio.Lock | None = field(default=None)
@@ -63,11 +65,11 @@ def connect(url: str, *, schema: str | None = None, echo: bool = False) -> Datab
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         engine = create_async_engine(parsed, **options)
         _configure_sqlite(engine)
-        return Database(engine, write_gate=asyncio.Lock())
+        return Database(engine, url, write_gate=asyncio.Lock())
     if schema is not None:
         options["connect_args"] = {"server_settings": {"search_path": schema}}
     options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-    return Database(create_async_engine(parsed, **options))
+    return Database(create_async_engine(parsed, **options), url, schema)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

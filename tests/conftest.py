@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import textwrap
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.compiled import CompiledScript
 from bot.loader import load_script
+from storage.db import Database, connect
+from storage.migrate import upgrade
 
 NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # a Monday
 
@@ -42,3 +48,61 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     return
+
+
+# -- databases -----------------------------------------------------------------------------
+
+POSTGRES_URL_VARIABLE = "LEADBOT_TEST_POSTGRES_URL"
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_VARIABLE) or None
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if kind == "sqlite":
+        database = connect(f"sqlite+aiosqlite:///{tmp_path / 'leadbot.db'}")
+        await upgrade(database)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+        return
+    url = postgres_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} (CI sets it)")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = connect(url)
+    async with admin.engine.begin() as connection:
+        await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    database = connect(url, schema=schema)
+    try:
+        await upgrade(database)
+        yield database
+    finally:
+        await database.dispose()
+        async with admin.engine.begin() as connection:
+            await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with fresh_database(request.param, tmp_path) as db:
+        yield db
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime = NOW) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now

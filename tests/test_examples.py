@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot.loader import load_script
 from webhooks.cli import main
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "scripts"
@@ -34,6 +35,4 @@ def test_example_conversation_tests_pass(script: Path) -> None:
 
 
 def test_an_example_is_bilingual() -> None:
-    from bot.loader import load_script
-
     assert any(len(load_script(p.read_text()).spec.languages) > 1 for p in SCRIPTS)

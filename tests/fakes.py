@@ -1,0 +1,306 @@
+"""In-memory fakes of our own ports, and a recording sender that fails on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from bot.errors import ConcurrentUpdateError, DeliveryError
+from bot.records import Conversation, Lead, NewLead, OutboxItem, Receipt
+from bot.state import ConversationState
+
+
+@dataclass
+class MemoryData:
+    leads: dict[int, dict[str, Any]] = field(default_factory=dict)
+    conversations: dict[int, Conversation] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    outbox: dict[int, dict[str, Any]] = field(default_factory=dict)
+    receipts: set[tuple[str, str]] = field(default_factory=set)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    scripts: dict[str, str] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """The committed data; a unit of work edits a private copy and swaps it in on commit."""
+
+    def __init__(self) -> None:
+        self.data = MemoryData()
+        self.lock = asyncio.Lock()  # one transaction at a time, like SQLite
+
+
+class _Leads:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    async def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
+        for lead_id, row in self.data.leads.items():
+            if (row["source"], row["external_id"]) == (lead.source, lead.external_id):
+                return self._lead(lead_id), False
+        lead_id = len(self.data.leads) + 1
+        self.data.leads[lead_id] = {
+            "source": lead.source,
+            "external_id": lead.external_id,
+            "reference": reference,
+            "script_id": lead.script_id,
+            "fields": dict(lead.fields),
+            "language": lead.language,
+            "answers": {},
+            "outcome": None,
+            "score": None,
+        }
+        return self._lead(lead_id), True
+
+    def _lead(self, lead_id: int) -> Lead:
+        row = self.data.leads[lead_id]
+        return Lead(
+            lead_id,
+            row["reference"],
+            row["source"],
+            row["external_id"],
+            row["script_id"],
+            row["fields"],
+            row["language"],
+            row["answers"],
+            row["outcome"],
+            row["score"],
+        )
+
+    async def get(self, lead_id: int) -> Lead | None:
+        return self._lead(lead_id) if lead_id in self.data.leads else None
+
+    async def update_progress(
+        self,
+        lead_id: int,
+        *,
+        answers: Mapping[str, Any],
+        now: datetime,
+        consent: tuple[str, datetime] | None = None,
+        outcome: tuple[str, int, Sequence[str], bool | None] | None = None,
+        started: bool = False,
+    ) -> None:
+        row = self.data.leads[lead_id]
+        row["answers"] = {**row["answers"], **answers}
+        if outcome is not None:
+            row["outcome"], row["score"] = outcome[0], outcome[1]
+        if started:
+            row.setdefault("started_at", now)
+
+
+class _Conversations:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    async def add(
+        self,
+        *,
+        lead_id: int,
+        channel: str,
+        channel_user_id: str,
+        script_id: str,
+        script_version: str,
+        now: datetime,
+    ) -> Conversation:
+        conversation = Conversation(
+            len(self.data.conversations) + 1,
+            lead_id,
+            channel,
+            channel_user_id,
+            script_id,
+            script_version,
+            None,
+            0,
+        )
+        self.data.conversations[conversation.id] = conversation
+        return conversation
+
+    async def lock(self, conversation_id: int) -> Conversation | None:
+        return self.data.conversations.get(conversation_id)
+
+    async def save(
+        self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
+    ) -> None:
+        stored = self.data.conversations[conversation.id]
+        if stored.version != conversation.version:
+            raise ConcurrentUpdateError(str(conversation.id))
+        self.data.conversations[conversation.id] = replace(
+            stored, state=state, version=stored.version + 1
+        )
+
+
+class _Transcript:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    async def add(
+        self,
+        *,
+        conversation_id: int,
+        author: str,
+        text: str,
+        status: str,
+        now: datetime,
+        options: Sequence[Mapping[str, str]] = (),
+        question_id: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> int:
+        self.data.messages.append(
+            {
+                "id": len(self.data.messages) + 1,
+                "conversation_id": conversation_id,
+                "author": author,
+                "text": text,
+                "status": status,
+            }
+        )
+        return len(self.data.messages)
+
+
+class _Outbox:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    async def add(
+        self,
+        *,
+        kind: str,
+        idempotency_key: str,
+        payload: Mapping[str, Any],
+        due_at: datetime,
+        now: datetime,
+        conversation_id: int | None = None,
+        message_id: int | None = None,
+    ) -> int:
+        item_id = len(self.data.outbox) + 1
+        self.data.outbox[item_id] = {
+            "kind": kind,
+            "key": idempotency_key,
+            "payload": dict(payload),
+            "due_at": due_at,
+            "status": "pending",
+            "attempts": 0,
+            "claimed_until": None,
+            "error": None,
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "provider_id": None,
+        }
+        return item_id
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+        due = sorted(
+            (row["due_at"], item_id)
+            for item_id, row in self.data.outbox.items()
+            if row["status"] == "pending"
+            and row["due_at"] <= now
+            and (row["claimed_until"] is None or row["claimed_until"] < now)
+        )[:limit]
+        items = []
+        for _due, item_id in due:
+            row = self.data.outbox[item_id]
+            row["claimed_until"] = now + lease
+            row["attempts"] += 1
+            items.append(
+                OutboxItem(
+                    item_id,
+                    row["kind"],
+                    row["key"],
+                    row["payload"],
+                    row["attempts"],
+                    row["conversation_id"],
+                    row["message_id"],
+                )
+            )
+        return items
+
+    async def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
+        self.data.outbox[item.id].update(status="sent", provider_id=provider_id, claimed_until=None)
+
+    async def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
+        self.data.outbox[item.id].update(due_at=due_at, error=error, claimed_until=None)
+
+    async def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
+        self.data.outbox[item.id].update(status="failed", error=error, claimed_until=None)
+
+
+class _Receipts:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    async def add(self, receipt: Receipt, now: datetime) -> bool:
+        key = (receipt.channel, receipt.provider_id)
+        if key in self.data.receipts:
+            return False
+        self.data.receipts.add(key)
+        return True
+
+
+class _Timers:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    async def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None:
+        self.data.timers.append({"conversation_id": conversation_id, "kind": kind, "seq": seq})
+
+    async def cancel_all(self, conversation_id: int) -> None:
+        self.data.timers = [t for t in self.data.timers if t["conversation_id"] != conversation_id]
+
+
+class _Scripts:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    async def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None:
+        self.data.scripts.setdefault(version, source)
+
+    async def source(self, version: str) -> str | None:
+        return self.data.scripts.get(version)
+
+
+class MemoryUnitOfWork:
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        self._data = copy.deepcopy(self._store.data)
+        self.leads = _Leads(self._data)
+        self.conversations = _Conversations(self._data)
+        self.transcript = _Transcript(self._data)
+        self.outbox = _Outbox(self._data)
+        self.receipts = _Receipts(self._data)
+        self.timers = _Timers(self._data)
+        self.scripts = _Scripts(self._data)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._store.lock.release()
+
+    async def commit(self) -> None:
+        self._store.data = self._data
+
+
+class RecordingSender:
+    """Records what it was asked to send; `fail_next` queues failures to raise first."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboxItem] = []
+        self.fail_next: list[DeliveryError] = []
+        self.calls = 0
+
+    async def send(self, item: OutboxItem) -> str | None:
+        self.calls += 1
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.sent.append(item)
+        return f"provider-{item.idempotency_key}"

@@ -1,0 +1,183 @@
+"""The outbox dispatcher: delivered once, retried with backoff, failed with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.dispatcher import Dispatcher, RetryPolicy
+from bot.errors import DeliveryError
+from bot.records import OutboxItem
+from storage.db import connect
+from storage.unit_of_work import SqlUnitOfWork
+from tests.backends import BACKENDS, Backend, open_backend
+from tests.conftest import NOW, FakeClock
+from tests.fakes import RecordingSender
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async with open_backend(request.param, tmp_path) as opened:
+        yield opened
+
+
+async def queue(backend: Backend, count: int, kind: str = "send_text") -> None:
+    async with backend.unit_of_work() as uow:
+        for number in range(count):
+            await uow.outbox.add(
+                kind=kind, idempotency_key=f"k{number}", payload={"n": number}, due_at=NOW, now=NOW
+            )
+        await uow.commit()
+
+
+def dispatcher(
+    backend: Backend, sender: RecordingSender, clock: FakeClock, **options: object
+) -> Dispatcher:
+    return Dispatcher(
+        backend.factory(),
+        {"send_text": sender},
+        clock,
+        rng=random.Random(7),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def test_due_items_are_sent_and_marked(backend: Backend) -> None:
+    await queue(backend, 3)
+    sender = RecordingSender()
+    assert await dispatcher(backend, sender, FakeClock()).run_once() == 3
+    assert [item.payload["n"] for item in sender.sent] == [0, 1, 2]
+    assert [row["status"] for row in await backend.outbox()] == ["sent"] * 3
+    assert await dispatcher(backend, sender, FakeClock()).run_once() == 0
+
+
+async def test_temporary_failure_is_retried_with_backoff_then_sent(backend: Backend) -> None:
+    await queue(backend, 1)
+    sender = RecordingSender()
+    sender.fail_next = [DeliveryError("timeout"), DeliveryError("502 bad gateway")]
+    clock = FakeClock()
+    worker = dispatcher(
+        backend, sender, clock, policy=RetryPolicy(first_delay=timedelta(seconds=10), jitter=0.5)
+    )
+    await worker.run_once()
+    row = (await backend.outbox())[0]
+    assert (row["status"], row["error"], row["attempts"]) == ("pending", "timeout", 1)
+    first_delay = row["due_at"] - NOW
+    assert timedelta(seconds=5) <= first_delay <= timedelta(seconds=15)
+    assert await worker.run_once() == 0  # not due yet
+    clock.now = row["due_at"]
+    await worker.run_once()
+    row = (await backend.outbox())[0]
+    second_delay = row["due_at"] - clock.now
+    assert timedelta(seconds=10) <= second_delay <= timedelta(seconds=30)  # doubled, with jitter
+    clock.now = row["due_at"]
+    await worker.run_once()
+    assert (await backend.outbox())[0]["status"] == "sent"
+    assert len(sender.sent) == 1
+
+
+async def test_retry_after_from_the_provider_is_honoured(backend: Backend) -> None:
+    await queue(backend, 1)
+    sender = RecordingSender()
+    sender.fail_next = [DeliveryError("429 too many requests", retry_after=42)]
+    await dispatcher(backend, sender, FakeClock()).run_once()
+    assert (await backend.outbox())[0]["due_at"] == NOW + timedelta(seconds=42)
+
+
+async def test_permanent_failure_is_not_retried(backend: Backend) -> None:
+    await queue(backend, 1)
+    sender = RecordingSender()
+    sender.fail_next = [DeliveryError("400 chat not found", permanent=True)]
+    await dispatcher(backend, sender, FakeClock()).run_once()
+    row = (await backend.outbox())[0]
+    assert (row["status"], row["error"]) == ("failed", "400 chat not found")
+
+
+async def test_gives_up_after_max_attempts(backend: Backend) -> None:
+    await queue(backend, 1)
+    sender = RecordingSender()
+    sender.fail_next = [DeliveryError(f"timeout {n}") for n in range(3)]
+    clock = FakeClock()
+    worker = dispatcher(backend, sender, clock, policy=RetryPolicy(max_attempts=3))
+    for _ in range(3):
+        clock.advance(hours=2)
+        await worker.run_once()
+    row = (await backend.outbox())[0]
+    assert (row["status"], row["error"], row["attempts"]) == ("failed", "timeout 2", 3)
+
+
+async def test_unknown_kind_fails_with_reason(backend: Backend) -> None:
+    await queue(backend, 1, kind="carrier_pigeon")
+    await dispatcher(backend, RecordingSender(), FakeClock()).run_once()
+    row = (await backend.outbox())[0]
+    assert (row["status"], row["error"]) == ("failed", "no sender for 'carrier_pigeon'")
+
+
+async def test_a_sender_bug_is_retried_not_fatal(backend: Backend) -> None:
+    class Broken(RecordingSender):
+        async def send(self, item: OutboxItem) -> str | None:
+            raise ZeroDivisionError
+
+    await queue(backend, 2)
+    worker = Dispatcher(backend.factory(), {"send_text": Broken()}, FakeClock())
+    assert await worker.run_once() == 2
+    assert {row["error"] for row in await backend.outbox()} == {"unexpected ZeroDivisionError"}
+
+
+async def test_run_wakes_on_new_work_and_stops_when_cancelled(backend: Backend) -> None:
+    sender = RecordingSender()
+    worker = dispatcher(backend, sender, FakeClock(), idle_wait=30)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.05)
+    await queue(backend, 2)
+    worker.wake()
+    for _ in range(100):
+        if len(sender.sent) == 2:
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(sender.sent) == 2
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    policy = RetryPolicy(
+        first_delay=timedelta(seconds=2), max_delay=timedelta(seconds=60), jitter=0
+    )
+    rng = random.Random(1)
+    assert [policy.delay(n, rng).total_seconds() for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_several_dispatchers_send_each_item_once(kind: str, tmp_path: Path) -> None:
+    async with open_backend(kind, tmp_path) as backend:
+        assert backend.database is not None
+        await queue(backend, 60)
+        sender = RecordingSender()
+        databases = [
+            connect(backend.database.url, schema=backend.database.schema) for _ in range(3)
+        ]
+        workers = [
+            Dispatcher(lambda db=db: SqlUnitOfWork(db), {"send_text": sender}, FakeClock(), batch=5)
+            for db in databases
+        ]
+        try:
+
+            async def drain(worker: Dispatcher) -> None:
+                while await worker.run_once():
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(*(drain(worker) for worker in workers))
+        finally:
+            for db in databases:
+                await db.dispose()
+        counts = Counter(item.idempotency_key for item in sender.sent)
+        assert len(counts) == 60
+        assert set(counts.values()) == {1}
