@@ -15,6 +15,7 @@ from bot.problems import Severity
 from bot.scripttest import CaseFile, run_case
 from bot.spec import json_schema
 from webhooks.chat import play
+from webhooks.cli_data import db, export
 from webhooks.scriptfiles import conversation_test_files, read_script, script_files
 
 EXISTING = click.Path(exists=True, path_type=Path)
@@ -118,6 +119,10 @@ def test_command(paths: tuple[Path, ...], verbose: bool) -> None:
     click.echo(f"conversation tests: {passed} passed, {failed} failed")
     if failed:
         sys.exit(1)
+
+
+main.add_command(db)
+main.add_command(export)
 
 
 def _load_or_exit(path: Path) -> CompiledScript:
