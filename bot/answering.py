@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.answers.choice import match_choice
 from bot.answers.contact import parse_email, parse_phone, parse_url
@@ -13,6 +13,7 @@ from bot.answers.text import parse_text
 from bot.answers.yes_no import parse_yes_no
 from bot.compiled import CompiledScript
 from bot.effects import InputHint, OptionView
+from bot.localize import day_list, long_date, long_datetime, number
 from bot.spec import (
     ChoiceQuestion,
     ConsentQuestion,
@@ -28,9 +29,43 @@ from bot.spec import (
 )
 
 MAX_REPLY = 4096  # longer replies are cut before parsing; no question needs more
+_NUMBERED_YES_NO = {"1": True, "2": False}  # yes/no are offered as options 1 and 2
 
 
 def parse_reply(
+    script: CompiledScript,
+    question: Question,
+    text: str,
+    *,
+    language: str,
+    timezone: str,
+    now: datetime,
+) -> ParseResult:
+    """Parse with the question's parser; texts shown to people are in `language`."""
+    result = _parse(script, question, text, language=language, timezone=timezone, now=now)
+    return _localized(result, question, language)
+
+
+def _localized(result: ParseResult, question: Question, language: str) -> ParseResult:
+    if isinstance(result, Parsed):
+        if isinstance(question, DateQuestion) and isinstance(result.value, str):
+            if question.type == "datetime":
+                display = long_datetime(datetime.fromisoformat(result.value), language)
+            else:
+                display = long_date(date.fromisoformat(result.value), language)
+            return Parsed(result.value, display)
+        return result
+    if isinstance(question, DateQuestion) and question.type == "datetime" and result.code == "date":
+        return Rejected("datetime")  # its examples include a time of day
+    params: dict[str, str | int | float] = {}
+    for key, value in result.params.items():
+        params[key] = number(value, language) if isinstance(value, int | float) else value
+    if result.code == "weekday" and isinstance(question, DateQuestion):
+        params["days"] = day_list(question.weekday_numbers or (), language)
+    return Rejected(result.code, params)
+
+
+def _parse(
     script: CompiledScript,
     question: Question,
     text: str,
@@ -87,7 +122,9 @@ def parse_reply(
 def parse_boolean(
     script: CompiledScript, text: str, language: str, question: Question | None = None
 ) -> ParseResult:
-    answer = parse_yes_no(text, (language,))
+    answer = _NUMBERED_YES_NO.get(text.strip().rstrip(".)"))
+    if answer is None:
+        answer = parse_yes_no(text, (language,))
     if answer is None:
         return Rejected("consent" if isinstance(question, ConsentQuestion) else "yes_no")
     return Parsed(answer, script.message("yes" if answer else "no", language))
@@ -136,7 +173,12 @@ def picked_option(
     if isinstance(question, ChoiceQuestion):
         for option in script.choices[(question.id, language)]:
             if option.value == value:
-                return Parsed([value] if question.multiple else value, option.label)
+                if not question.multiple:
+                    return Parsed(value, option.label)
+                if (question.min_choices or 1) > 1:
+                    # One tap is one option: several are typed ("1, 3"), as the prompt says.
+                    return Rejected("too_few", {"min": question.min_choices or 1})
+                return Parsed([value], option.label)
         return Rejected("choice")
     if isinstance(question, YesNoQuestion | ConsentQuestion):
         return picked_boolean(script, value, language)

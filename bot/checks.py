@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from jinja2 import TemplateError
 
 from bot.compiled import conditions_with_paths, localized_texts
-from bot.graph import END, adjacency, edges, reachable
+from bot.graph import END, END_TARGET, adjacency, edges, reachable
+from bot.keywords import Command, build_table
 from bot.messages import DEFAULT_MESSAGES
 from bot.problems import Severity, YamlPath
 from bot.spec import (
     ChoiceQuestion,
+    DateQuestion,
     HandoffStep,
     LocalizedText,
     NumberQuestion,
@@ -51,6 +54,7 @@ def check_script(spec: Script) -> list[Finding]:
     _check_languages(spec, report)
     _check_templates_and_conditions(spec, report)
     _check_messages(spec, report)
+    _check_reserved_words(spec, report)
     _check_flow(spec, report)
     return report.findings
 
@@ -69,6 +73,12 @@ def _repeats(names: list[str]) -> list[int]:
 def _check_ids(spec: Script, report: _Report) -> None:
     question_ids = [q.id for q in spec.questions]
     outcome_ids = [o.id for o in spec.outcomes]
+    for kind, ids in (("questions", question_ids), ("outcomes", outcome_ids)):
+        for index, name in enumerate(ids):
+            if name == END_TARGET:
+                report.error(
+                    (kind, index, "id"), "`end` is reserved: `goto: end` chooses the outcome"
+                )
     for index in _repeats(question_ids):
         report.error(("questions", index, "id"), f"duplicate question id {question_ids[index]!r}")
     for index in _repeats(outcome_ids):
@@ -94,7 +104,7 @@ def _check_ids(spec: Script, report: _Report) -> None:
 
 
 def _check_references(spec: Script, report: _Report) -> None:
-    targets = {q.id for q in spec.questions} | {o.id for o in spec.outcomes}
+    targets = {q.id for q in spec.questions} | {o.id for o in spec.outcomes} | {END_TARGET}
     outcomes = {o.id for o in spec.outcomes}
     fields = spec.lead_field_types()
     for index, question in enumerate(spec.questions):
@@ -104,7 +114,7 @@ def _check_references(spec: Script, report: _Report) -> None:
             if branch.goto not in targets:
                 report.error(
                     path if isinstance(question.next, str) else (*path, "goto"),
-                    f"goto {branch.goto!r} is neither a question nor an outcome",
+                    f"goto {branch.goto!r} is neither a question, an outcome nor `end`",
                 )
         for key in ("on_fail", "on_decline"):
             action = getattr(question, key, None)
@@ -145,6 +155,10 @@ def _check_questions(spec: Script, report: _Report) -> None:
             report.warning(
                 (*base, "confirm_prefill"), "confirm_prefill without prefill does nothing"
             )
+        if question.confirm is not None and not question.confirm_prefill:
+            report.warning((*base, "confirm"), "confirm is only said with confirm_prefill: true")
+        if isinstance(question, DateQuestion) and question.type == "date" and question.hours:
+            report.warning((*base, "hours"), "hours only apply to datetime questions")
         if isinstance(question.next, list):
             for number, branch in enumerate(question.next[:-1]):
                 if branch.if_ is None:
@@ -253,14 +267,65 @@ def _check_refs(
             report.error(path, f"answers.{ref.attribute}: no question has this id")
 
 
+_PLACEHOLDER = re.compile(r"(?<!{){(\w+)}(?!})")
+
+
 def _check_messages(spec: Script, report: _Report) -> None:
-    for key in spec.messages:
+    for key, text in spec.messages.items():
         if key not in DEFAULT_MESSAGES:
             report.error(
                 ("messages", key),
                 f"unknown message {key!r} (known: {', '.join(sorted(DEFAULT_MESSAGES))})",
                 at_key=True,
             )
+            continue
+        allowed = set(_PLACEHOLDER.findall(DEFAULT_MESSAGES[key]["en"]))
+        variants = [text] if isinstance(text, str) else list(text.values())
+        for variant in variants:
+            if "{{" in variant or "{%" in variant:
+                report.error(
+                    ("messages", key),
+                    "built-in messages take {placeholders}, not Jinja2 templates"
+                    + (f" (this one has {{{'}, {'.join(sorted(allowed))}}}" if allowed else ""),
+                )
+            for name in set(_PLACEHOLDER.findall(variant)) - allowed:
+                report.warning(
+                    ("messages", key),
+                    f"placeholder {{{name}}} is not filled in for {key!r} "
+                    f"(it has {', '.join(sorted(allowed)) or 'none'})",
+                )
+
+
+def _check_reserved_words(spec: Script, report: _Report) -> None:
+    """An option a prospect would type as a reserved word can never be chosen by typing it."""
+    table = build_table(
+        spec.languages,
+        {
+            Command.RESTART: spec.keywords.restart,
+            Command.HELP: spec.keywords.help,
+            Command.OPT_OUT: spec.keywords.opt_out,
+        },
+        spec.handoff.phrases,
+    )
+    for index, question in enumerate(spec.questions):
+        if not isinstance(question, ChoiceQuestion):
+            continue
+        for number, option in enumerate(question.options):
+            words = [option.label] if isinstance(option.label, str) else list(option.label.values())
+            synonyms = option.synonyms
+            words += (
+                synonyms
+                if isinstance(synonyms, list)
+                else [w for ws in synonyms.values() for w in ws]
+            )
+            for word in words:
+                command, asks_for_person = table.classify(word)
+                if command is not None or asks_for_person:
+                    meaning = f"the {command} command" if command else "a request for a person"
+                    report.warning(
+                        ("questions", index, "options", number),
+                        f"typing {word!r} is {meaning}, so it never picks this option",
+                    )
 
 
 def _check_flow(spec: Script, report: _Report) -> None:

@@ -63,7 +63,7 @@ class CompiledScript:
         template = self.templates.get(source)
         if template is None:
             return source
-        return safe_render(template.render, context, fallback=source)
+        return safe_render(template.render, context, source)
 
     def message(self, key: str, language: str, params: Mapping[str, object] | None = None) -> str:
         """A built-in message, or the script's override of it, with `{params}` filled in."""

@@ -32,7 +32,7 @@ from bot.effects import (
     SendText,
 )
 from bot.errors import StateError
-from bot.graph import END
+from bot.graph import END, END_TARGET
 from bot.inbound import (
     ContactShared,
     ConversationStarted,
@@ -143,7 +143,9 @@ class _Turn:
                 self._on_returned()
 
     def _on_started(self) -> None:
-        if self.state.status in (Status.ACTIVE, Status.EXPIRED) and self.state.question:
+        if self.state.status is Status.EXPIRED and self._restarts_when_late():
+            self.restart()
+        elif self.state.status in (Status.ACTIVE, Status.EXPIRED) and self.state.question:
             self.set(status=Status.ACTIVE)
             self.say(self.script.message("welcome_back", self.language))
             self.ask_again()
@@ -164,7 +166,7 @@ class _Turn:
             return
         if status is Status.EXPIRED:
             self.set(status=Status.ACTIVE)
-            if self.script.spec.expiry and self.script.spec.expiry.late_reply == "restart":
+            if self._restarts_when_late():
                 self.restart()
                 return
         if command is Command.RESTART:
@@ -194,6 +196,10 @@ class _Turn:
             self.hand_off(f"prospect asked for a person: {phrase!r}")
             return
         self.answer(question, result, source="prospect")
+
+    def _restarts_when_late(self) -> bool:
+        expiry = self.script.spec.expiry
+        return expiry is not None and expiry.late_reply == "restart"
 
     def _on_option(self, picked: OptionPicked) -> None:
         question = self.pending()
@@ -242,7 +248,7 @@ class _Turn:
             else self.script.message("reminder", self.language)
         )
         self.say(text)
-        self.send_question(question)
+        self.ask_again()
         self.set(reminders_sent=self.state.reminders_sent + 1)
         self.schedule_timers(since=_parse_time(self.state.waiting_since, self.now))
 
@@ -252,7 +258,7 @@ class _Turn:
         if self.state.question is None:  # handed off after finishing: it stays finished
             self.set(status=Status.COMPLETED)
             return
-        self.set(status=Status.ACTIVE)
+        self.set(status=Status.ACTIVE, attempts=0)
         handoff = self.script.spec.handoff
         text = (
             self.render(handoff.resume_message)
@@ -311,7 +317,8 @@ class _Turn:
     def give_up(self, question: Question) -> None:
         action = question.on_fail
         if action == "handoff":
-            self.hand_off(f"no valid answer to {question.id!r} after {question.max_attempts} tries")
+            reason = f"no valid answer to {question.id!r} after {question.max_attempts} tries"
+            self.hand_off(reason, message_key="handoff_stuck")
         elif isinstance(action, OutcomeRef):
             self.complete(action.outcome, f"no valid answer to {question.id}")
         else:
@@ -363,6 +370,8 @@ class _Turn:
         # Prefilled questions are answered without a message; the checker rules out loops with
         # no way out, and each hop records an answer, but stay total with a hop limit anyway.
         for _hop in range(len(self.script.order) + 2):
+            if target == END_TARGET:
+                target = END
             if target in self.script.outcomes or target == END:
                 via = f"next step after {came_from}" if came_from else "first step"
                 self.complete(None if target == END else target, via)
@@ -379,14 +388,7 @@ class _Turn:
                 return
             if question.confirm_prefill:
                 self.set(confirming=True)
-                text = (
-                    self.render(question.confirm, value=prefilled.display)
-                    if question.confirm is not None
-                    else self.script.message(
-                        "confirm_prefill", self.language, {"value": prefilled.display}
-                    )
-                )
-                self.send(text, yes_no_options(self.script, self.language), question)
+                self.ask_confirmation(question, prefilled)
                 return
             self.record(question, prefilled, "form")
             target, came_from = self.next_after(question), question.id
@@ -411,16 +413,15 @@ class _Turn:
             self.set(status=Status.HANDED_OFF)
             self.emit(HandOff(f"outcome {outcome.id}"))
 
-    def hand_off(self, reason: str) -> None:
+    def hand_off(self, reason: str, message_key: str = "handoff") -> None:
         self.set(status=Status.HANDED_OFF)
         self.emit(CancelTimers())
-        if not isinstance(self.pending(), HandoffStep):
+        if not isinstance(self.pending(), HandoffStep):  # a handoff step said its own prompt
             message = self.script.spec.handoff.message
-            self.say(
-                self.render(message)
-                if message is not None
-                else self.script.message("handoff", self.language)
-            )
+            if message is not None and message_key == "handoff":
+                self.say(self.render(message))
+            else:
+                self.say(self.script.message(message_key, self.language))
         self.emit(HandOff(reason))
 
     def opt_out(self, keyword: str) -> None:
@@ -441,13 +442,21 @@ class _Turn:
         question = self.pending()
         if question is None:
             return
-        if self.state.confirming:
-            prefilled = self.prefilled(question)
-            value = prefilled.display if prefilled else ""
-            text = self.script.message("confirm_prefill", self.language, {"value": value})
-            self.send(text, yes_no_options(self.script, self.language), question)
+        prefilled = self.prefilled(question) if self.state.confirming else None
+        if prefilled is not None:
+            self.ask_confirmation(question, prefilled)
         else:
+            self.set(confirming=False)
             self.send_question(question)
+
+    def ask_confirmation(self, question: Question, prefilled: Parsed) -> None:
+        """ "Is ana@example.com still right?", in the script's words when it has them."""
+        if question.confirm is not None:
+            text = self.render(question.confirm, value=prefilled.display)
+        else:
+            params = {"value": prefilled.display}
+            text = self.script.message("confirm_prefill", self.language, params)
+        self.send(text, yes_no_options(self.script, self.language), question)
 
     # -- output -----------------------------------------------------------------------------
 

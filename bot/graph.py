@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.spec import ConsentQuestion, OutcomeRef, Script
 
 END = "(end)"  # the end of the questions: outcomes are chosen in order by their rules
+END_TARGET = "end"  # what a script writes to go there directly: `goto: end`
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,8 @@ def edges(spec: Script) -> list[Edge]:
         for number, branch in enumerate(question.branches):
             path = (*base, "next") if isinstance(question.next, str) else (*base, "next", number)
             label = branch.if_ or ("else" if number else "")
-            found.append(Edge(question.id, branch.goto, label, path))
+            target = END if branch.goto == END_TARGET else branch.goto
+            found.append(Edge(question.id, target, label, path))
             if branch.if_ is None:
                 unconditional = True
                 break

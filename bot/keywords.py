@@ -36,7 +36,7 @@ HANDOFF: Mapping[str, tuple[str, ...]] = {
     "es": ("humano", "agente", "hablar con una persona", "persona real", "asesor"),
     "fr": ("humain", "conseiller", "parler a une personne"),
     "de": ("mensch", "mitarbeiter", "berater"),
-    "pt": ("humano", "atendente", "falar com uma pessoa"),
+    "pt": ("humano", "agente", "atendente", "falar com uma pessoa"),
 }
 
 _PUNCTUATION = re.compile(r"[^\w\s]+")
@@ -87,8 +87,9 @@ def build_table(
     extra_commands: Mapping[Command, Mapping[str, list[str]]],
     extra_handoff: Mapping[str, list[str]],
 ) -> KeywordTable:
-    """The words for the script's languages (and English, which prospects everywhere use)."""
-    wanted = {"en", *languages}
+    """The words for the script's languages (and English, which prospects everywhere use);
+    a regional language ("pt-BR") also gets its base language's words ("pt")."""
+    wanted = {"en", *languages, *(language.split("-", 1)[0] for language in languages)}
     commands: dict[str, Command] = {}
     # Order matters: opt-out wins over restart and help if a word were in two lists.
     builtins = ((Command.HELP, HELP), (Command.RESTART, RESTART), (Command.OPT_OUT, OPT_OUT))

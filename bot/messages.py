@@ -138,6 +138,13 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
         "de": "Dieses Datum habe ich nicht verstanden. Zum Beispiel: „nächsten Freitag“.",
         "pt": "Não percebi essa data. Por exemplo: «sexta-feira» ou «12 de março».",
     },
+    "datetime": {
+        "en": "Sorry, I didn't understand that. For example: “Friday at 3pm” or “tomorrow 10:30”.",
+        "es": "No lo entendí. Por ejemplo: «el viernes a las 15:00» o «mañana a las 10:30».",
+        "fr": "Je n'ai pas compris. Par exemple : « vendredi à 15h » ou « demain 10h30 ».",
+        "de": "Das habe ich nicht verstanden. Zum Beispiel: „Freitag um 15 Uhr“.",
+        "pt": "Não percebi. Por exemplo: «sexta às 15h» ou «amanhã às 10:30».",
+    },
     "time_missing": {
         "en": "What time suits you? For example: “Friday at 3pm”.",
         "es": "¿A qué hora te viene bien? Por ejemplo: «el viernes a las 15:00».",
@@ -204,6 +211,13 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
         "fr": "Bien sûr, je vous passe un membre de notre équipe. Réponse ici sous peu.",
         "de": "Gern, ich verbinde Sie mit unserem Team. Sie erhalten hier gleich eine Antwort.",
         "pt": "Claro, vou passar a um membro da nossa equipa. Responderá aqui em breve.",
+    },
+    "handoff_stuck": {
+        "en": "Let me get a member of our team to help with this. They'll reply here shortly.",
+        "es": "Le pido a una persona de nuestro equipo que te ayude. Te responderá aquí en breve.",
+        "fr": "Je demande à un membre de notre équipe de vous aider. Réponse ici sous peu.",
+        "de": "Ich bitte jemanden aus unserem Team um Hilfe. Sie erhalten hier bald eine Antwort.",
+        "pt": "Vou pedir ajuda a um membro da nossa equipa. Responderá aqui em breve.",
     },
     "resume": {
         "en": "Thanks for waiting! Let's pick up where we left off.",

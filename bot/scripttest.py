@@ -225,7 +225,7 @@ def _compare(run: _Run, expect: CaseExpectations) -> list[str]:
         failures.append(f"score: expected {expect.score}, got {got_score} ({reasons})")
     if expect.status is not None and (state is None or state.status != expect.status):
         failures.append(
-            f"status: expected {expect.status!r}, got {state.status if state else None!r}"
+            f"status: expected {expect.status!r}, got {state.status.value if state else None!r}"
         )
     if expect.handoff is not None and run.handed_off != expect.handoff:
         failures.append(f"handoff: expected {expect.handoff}, got {run.handed_off}")

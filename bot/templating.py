@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +80,13 @@ def compile_condition(env: SandboxedEnvironment, source: str) -> Condition:
     return evaluate
 
 
-def safe_render(render: Callable[..., str], context: Mapping[str, Any], fallback: str) -> str:
+_MARKUP = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
+
+
+def safe_render(render: Callable[..., str], context: Mapping[str, Any], source: str) -> str:
+    """Render; if the data does not fit the template (text compared with a number, say), say
+    the text without its placeholders rather than show a prospect raw template markup."""
     try:
         return render(**context)
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError):
-        return fallback
+        return " ".join(_MARKUP.sub("", source).split())

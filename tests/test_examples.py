@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from bot.loader import load_script
@@ -36,3 +37,10 @@ def test_example_conversation_tests_pass(script: Path) -> None:
 
 def test_an_example_is_bilingual() -> None:
     assert any(len(load_script(p.read_text()).spec.languages) > 1 for p in SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_example_is_portable_yaml(script: Path) -> None:
+    """leadbot reads YAML with libyaml, which accepts a few things the YAML spec (and PyYAML's
+    pure-Python loader, and other tools) do not: examples stay within what every loader reads."""
+    yaml.load(script.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)

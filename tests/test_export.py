@@ -22,6 +22,7 @@ from storage.unit_of_work import SqlUnitOfWork
 from tests.conftest import NOW
 from webhooks.cli import main
 from webhooks.export import export_csv, export_jsonl
+from webhooks.settings import load_settings
 
 
 async def seed(database: Database) -> None:
@@ -175,8 +176,6 @@ def test_unreachable_database_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
 def test_config_file_is_read_and_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webhooks.settings import load_settings
-
     config = tmp_path / "leadbot.yaml"
     config.write_text(f"database_url: sqlite:///{tmp_path / 'from-file.db'}\n")
     assert load_settings(config).database_url.endswith("from-file.db")

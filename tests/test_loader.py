@@ -119,7 +119,7 @@ CASES = [
         "goto an unknown target",
         "        goto: budget",
         "        goto: budgte",
-        "goto 'budgte' is neither a question nor an outcome",
+        "goto 'budgte' is neither a question, an outcome nor `end`",
         "goto: budgte",
         Severity.ERROR,
     ),

@@ -128,8 +128,10 @@ def _summary(
 ) -> None:
     echo("")
     echo("== lead ==")
+    kept = state.answers if state is not None else {}
     for question, display in answers.items():
-        echo(f"  {question}: {display}")
+        if question in kept:  # a restart forgets earlier answers; so does the summary
+            echo(f"  {question}: {display}")
     if finished:
         done = finished[-1]
         echo(f"  outcome: {done.outcome} (score {done.score})")

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
@@ -53,6 +54,7 @@ def match_choice(
     """Accept the option(s) `text` names; `min_choices`/`max_choices` apply when `multiple`."""
     if len(text) > _MAX_TEXT:
         return Rejected("choice")
+    options = tuple(options)
     names = _names(options)
     if not multiple:
         found = _match_piece(_fold(text), options, names)
@@ -85,14 +87,47 @@ def match_choice(
     return Parsed([option.value for option in picked], ", ".join(o.label for o in picked))
 
 
-def _names(options: Sequence[ChoiceOption]) -> dict[str, set[int]]:
-    """Every folded value, label and term, with the options it names."""
+# Words that carry no choice: "the suv please" means "suv". Without dropping them, a shared
+# "the" or "I" was enough for a fuzzy match ("the cat" -> "Out of the box").
+_FILLER = frozenset(
+    word
+    for language in (
+        "a an the i im m my me is it its of to for and or in on at with that this please pls",
+        "thanks thank you want like would id d just maybe",
+        "el la los las lo un una unos de del y o por favor quiero me gustaria",
+        "le les du des et ou je voudrais s il vous plait",
+        "der die das ein eine und oder ich bitte",
+        "os as um uma do da e eu quero",
+    )
+    for word in language.split()
+)
+
+
+def _content(folded: str) -> str:
+    return " ".join(word for word in folded.split() if word not in _FILLER)
+
+
+@lru_cache(maxsize=512)
+def _names(options: tuple[ChoiceOption, ...]) -> dict[str, set[int]]:
+    """Every folded value, label and term, with the options it names. Cached: a question's
+    options are the same on every reply to it."""
     names: dict[str, set[int]] = {}
     for index, option in enumerate(options):
         for name in (option.value, option.label, *option.terms):
             folded = _fold(name)
             if folded:
                 names.setdefault(folded, set()).add(index)
+    return names
+
+
+@lru_cache(maxsize=512)
+def _fuzzy_names(options: tuple[ChoiceOption, ...]) -> dict[str, set[int]]:
+    """The names again, without filler words, for fuzzy matching."""
+    names: dict[str, set[int]] = {}
+    for name, indices in _names(options).items():
+        content = _content(name)
+        if content:
+            names.setdefault(content, set()).update(indices)
     return names
 
 
@@ -111,7 +146,7 @@ def _split(text: str) -> list[str]:
 
 
 def _match_piece(
-    folded: str, options: Sequence[ChoiceOption], names: dict[str, set[int]]
+    folded: str, options: tuple[ChoiceOption, ...], names: dict[str, set[int]]
 ) -> int | Rejected:
     """The index of the option that one folded piece of text names."""
     if not folded:
@@ -127,17 +162,17 @@ def _match_piece(
         position = int(numbered[1])
         if 1 <= position <= len(options):
             return position - 1
-    if len(folded) < _MIN_FUZZY_LENGTH:
+    return _fuzzy(folded, options)
+
+
+def _fuzzy(folded: str, options: tuple[ChoiceOption, ...]) -> int | Rejected:
+    query = _content(folded)
+    if len(query) < _MIN_FUZZY_LENGTH:
         return Rejected("choice")
-    return _fuzzy(folded, options, names)
-
-
-def _fuzzy(
-    folded: str, options: Sequence[ChoiceOption], names: dict[str, set[int]]
-) -> int | Rejected:
+    names = _fuzzy_names(options)
     best: dict[int, float] = {}
     for name, score, _ in process.extract(
-        folded, list(names), scorer=fuzz.WRatio, processor=default_process, limit=None
+        query, list(names), scorer=fuzz.WRatio, processor=default_process, limit=None
     ):
         for index in names[name]:
             best[index] = max(best.get(index, 0.0), score)
