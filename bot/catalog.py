@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class ScriptCatalog:
         self._current = {loaded.script.id: loaded for loaded in scripts}
         self._old: OrderedDict[str, CompiledScript] = OrderedDict()
         self._keep_old = keep_old
+        self._lock = threading.Lock()
 
     def current(self, script_id: str) -> LoadedScript:
         try:
@@ -39,19 +41,21 @@ class ScriptCatalog:
     def ids(self) -> list[str]:
         return sorted(self._current)
 
-    async def version(self, script_id: str, version: str, store: ScriptVersions) -> CompiledScript:
+    def version(self, script_id: str, version: str, store: ScriptVersions) -> CompiledScript:
         loaded = self._current.get(script_id)
         if loaded is not None and loaded.script.version == version:
             return loaded.script
-        cached = self._old.get(version)
-        if cached is not None:
-            self._old.move_to_end(version)
-            return cached
-        source = await store.source(version)
+        with self._lock:  # called from the database's thread as well as the event loop's
+            cached = self._old.get(version)
+            if cached is not None:
+                self._old.move_to_end(version)
+                return cached
+        source = store.source(version)
         if source is None:
             raise UnknownScriptError(f"script {script_id} version {version} is not stored")
         script = load_script(source, f"{script_id}@{version}")
-        self._old[version] = script
-        if len(self._old) > self._keep_old:
-            self._old.popitem(last=False)
+        with self._lock:
+            self._old[version] = script
+            if len(self._old) > self._keep_old:
+                self._old.popitem(last=False)
         return script

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.errors import DeliveryError
-from bot.ports import UnitOfWork
+from bot.ports import Storage
 from bot.records import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        unit_of_work: Callable[[], UnitOfWork],
+        storage: Storage,
         senders: Mapping[str, Sender],
         clock: Callable[[], datetime],
         *,
@@ -61,7 +61,7 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=2),
         idle_wait: float = 1.0,
     ) -> None:
-        self._unit_of_work = unit_of_work
+        self._storage = storage
         self._senders = senders
         self._clock = clock
         self._policy = policy or RetryPolicy()
@@ -85,9 +85,10 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim and handle one batch of due items; return how many were claimed."""
-        async with self._unit_of_work() as uow:
-            items = await uow.outbox.claim_due(self._clock(), self._batch, self._lease)
-            await uow.commit()
+        now = self._clock()
+        items = await self._storage.run(
+            lambda tx: tx.outbox.claim_due(now, self._batch, self._lease)
+        )
         for item in items:
             await self._deliver(item)
         return len(items)
@@ -106,14 +107,14 @@ class Dispatcher:
             except Exception as error:  # a bug in a sender must not stop every other delivery
                 log.exception("sender for %s raised unexpectedly", item.kind)
                 failure = DeliveryError(f"unexpected {type(error).__name__}")
-        async with self._unit_of_work() as uow:
-            now = self._clock()
-            if failure is None:
-                await uow.outbox.mark_sent(item, provider_id, now)
-            elif failure.permanent or item.attempts >= self._policy.max_attempts:
-                log.warning("outbox %s failed for good: %s", item.id, failure.reason)
-                await uow.outbox.mark_failed(item, failure.reason, now)
-            else:
-                delay = self._policy.delay(item.attempts, self._rng, failure.retry_after)
-                await uow.outbox.retry_later(item, now + delay, failure.reason)
-            await uow.commit()
+        now = self._clock()
+        if failure is None:
+            await self._storage.run(lambda tx: tx.outbox.mark_sent(item, provider_id, now))
+        elif failure.permanent or item.attempts >= self._policy.max_attempts:
+            log.warning("outbox %s failed for good: %s", item.id, failure.reason)
+            reason = failure.reason
+            await self._storage.run(lambda tx: tx.outbox.mark_failed(item, reason, now))
+        else:
+            due = now + self._policy.delay(item.attempts, self._rng, failure.retry_after)
+            reason = failure.reason
+            await self._storage.run(lambda tx: tx.outbox.retry_later(item, due, reason))

@@ -1,23 +1,28 @@
-"""The ports the service talks through; `storage` implements them, tests fake them."""
+"""The ports the service talks through; `storage` implements them, tests fake them.
+
+A turn's reads and writes are plain synchronous calls on a `Transaction`; `Storage.run` runs
+that work in one database transaction, off the event loop, and commits it (or rolls it back
+if the work raises). That shape lets SQLite run a whole turn in one hop to its thread and group
+the commits of concurrent turns.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, TypeVar
 
 from bot.records import Conversation, Lead, NewLead, OutboxItem, Receipt
 from bot.state import ConversationState
 
 
 class LeadRepository(Protocol):
-    async def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
+    def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
         """Store a lead; on a repeated (source, external_id), return the stored one and False."""
 
-    async def get(self, lead_id: int) -> Lead | None: ...
+    def get(self, lead_id: int) -> Lead | None: ...
 
-    async def update_progress(
+    def update_progress(
         self,
         lead_id: int,
         *,
@@ -32,7 +37,7 @@ class LeadRepository(Protocol):
 
 
 class ConversationRepository(Protocol):
-    async def add(
+    def add(
         self,
         *,
         lead_id: int,
@@ -43,17 +48,17 @@ class ConversationRepository(Protocol):
         now: datetime,
     ) -> Conversation: ...
 
-    async def lock(self, conversation_id: int) -> Conversation | None:
+    def lock(self, conversation_id: int) -> Conversation | None:
         """Load a conversation and hold it for this transaction (a row lock where supported)."""
 
-    async def save(
+    def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
     ) -> None:
         """Store the new state; fails with ConcurrentUpdateError if the version moved meanwhile."""
 
 
 class Transcript(Protocol):
-    async def add(
+    def add(
         self,
         *,
         conversation_id: int,
@@ -68,7 +73,7 @@ class Transcript(Protocol):
 
 
 class Outbox(Protocol):
-    async def add(
+    def add(
         self,
         *,
         kind: str,
@@ -80,53 +85,61 @@ class Outbox(Protocol):
         message_id: int | None = None,
     ) -> int: ...
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         """Take due rows for `lease`; rows another worker holds are skipped, not waited for."""
 
-    async def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None: ...
+    def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None: ...
 
-    async def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None: ...
+    def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None: ...
 
-    async def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None: ...
+    def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None: ...
 
 
 class Receipts(Protocol):
-    async def add(self, receipt: Receipt, now: datetime) -> bool:
+    def add(self, receipt: Receipt, now: datetime) -> bool:
         """Record a delivery; False when it was seen before (a duplicate)."""
 
 
 class Timers(Protocol):
-    async def schedule(
-        self, conversation_id: int, kind: str, seq: int, due_at: datetime
-    ) -> None: ...
+    def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None: ...
 
-    async def cancel_all(self, conversation_id: int) -> None: ...
+    def cancel_all(self, conversation_id: int) -> None: ...
 
 
 class ScriptVersions(Protocol):
-    async def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None: ...
+    def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None: ...
 
-    async def source(self, version: str) -> str | None: ...
+    def source(self, version: str) -> str | None: ...
 
 
-class UnitOfWork(Protocol):
-    """One transaction over every repository; leaving without `commit` rolls back."""
+class Transaction(Protocol):
+    """Every repository, inside one database transaction."""
 
-    leads: LeadRepository
-    conversations: ConversationRepository
-    transcript: Transcript
-    outbox: Outbox
-    receipts: Receipts
-    timers: Timers
-    scripts: ScriptVersions
+    @property
+    def leads(self) -> LeadRepository: ...
 
-    async def __aenter__(self) -> Self: ...
+    @property
+    def conversations(self) -> ConversationRepository: ...
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
+    @property
+    def transcript(self) -> Transcript: ...
 
-    async def commit(self) -> None: ...
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def receipts(self) -> Receipts: ...
+
+    @property
+    def timers(self) -> Timers: ...
+
+    @property
+    def scripts(self) -> ScriptVersions: ...
+
+
+T = TypeVar("T")
+
+
+class Storage(Protocol):
+    async def run(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in one transaction and commit; return only once it is committed."""

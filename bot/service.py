@@ -28,7 +28,7 @@ from bot.inbound import (
     TextReceived,
 )
 from bot.locks import KeyedLocks
-from bot.ports import UnitOfWork
+from bot.ports import Storage, Transaction
 from bot.records import Conversation, Receipt
 from bot.state import ConversationState
 
@@ -48,12 +48,12 @@ class ConversationService:
 
     def __init__(
         self,
-        unit_of_work: Callable[[], UnitOfWork],
+        storage: Storage,
         catalog: ScriptCatalog,
         clock: Callable[[], datetime],
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self._unit_of_work = unit_of_work
+        self._storage = storage
         self._catalog = catalog
         self._clock = clock
         self._on_commit = on_commit  # e.g. wake the dispatcher: there is work in the outbox
@@ -73,14 +73,15 @@ class ConversationService:
         timezone: str | None = None,
     ) -> TurnResult:
         """Open a conversation for a lead on a channel, and run its first turn."""
-        async with self._unit_of_work() as uow:
-            lead = await uow.leads.get(lead_id)
+        now = self._clock()
+
+        def work(tx: Transaction) -> TurnResult:
+            lead = tx.leads.get(lead_id)
             if lead is None:
                 raise UnknownConversationError(f"no lead {lead_id}")
             loaded = self._catalog.current(lead.script_id)
-            now = self._clock()
-            await uow.scripts.ensure(loaded.script.id, loaded.script.version, loaded.source, now)
-            conversation = await uow.conversations.add(
+            tx.scripts.ensure(loaded.script.id, loaded.script.version, loaded.source, now)
+            conversation = tx.conversations.add(
                 lead_id=lead_id,
                 channel=channel,
                 channel_user_id=channel_user_id,
@@ -90,113 +91,117 @@ class ConversationService:
             )
             started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
             transition = step(loaded.script, None, started, now)
-            await self._save_turn(uow, conversation, transition, None, now, started=True)
-            await uow.commit()
+            _save_turn(tx, conversation, transition, None, now, started=True)
+            return TurnResult(conversation.id, True, transition.state, transition.effects)
+
+        result = await self._storage.run(work)
         self._on_commit()
-        return TurnResult(conversation.id, True, transition.state, transition.effects)
+        return result
 
     async def handle(
         self, conversation_id: int, inbound: Inbound, receipt: Receipt | None = None
     ) -> TurnResult:
         """Apply one inbound event to a conversation, once, in arrival order."""
-        async with self._locks.hold(conversation_id), self._unit_of_work() as uow:
-            now = self._clock()
-            if receipt is not None and not await uow.receipts.add(receipt, now):
+
+        def work(tx: Transaction) -> TurnResult:
+            if receipt is not None and not tx.receipts.add(receipt, now):
                 return TurnResult(conversation_id, False, None)
-            conversation = await uow.conversations.lock(conversation_id)
+            conversation = tx.conversations.lock(conversation_id)
             if conversation is None:
                 raise UnknownConversationError(f"no conversation {conversation_id}")
-            script = await self._catalog.version(
-                conversation.script_id, conversation.script_version, uow.scripts
+            script = self._catalog.version(
+                conversation.script_id, conversation.script_version, tx.scripts
             )
             transition = step(script, conversation.state, inbound, now)
-            await self._save_turn(uow, conversation, transition, inbound, now)
-            await uow.commit()
-        self._on_commit()
-        return TurnResult(conversation_id, True, transition.state, transition.effects)
+            _save_turn(tx, conversation, transition, inbound, now)
+            return TurnResult(conversation_id, True, transition.state, transition.effects)
 
-    async def _save_turn(
-        self,
-        uow: UnitOfWork,
-        conversation: Conversation,
-        transition: Transition,
-        inbound: Inbound | None,
-        now: datetime,
-        *,
-        started: bool = False,
-    ) -> None:
-        written = _transcript_line(inbound)
-        if written is not None:
-            author, text = written
-            await uow.transcript.add(
-                conversation_id=conversation.id,
-                author=author,
-                text=text,
-                status="received",
-                now=now,
-            )
-        answers: dict[str, Any] = {}
-        consent: tuple[str, datetime] | None = None
-        outcome = None
-        for effect in transition.effects:
-            match effect:
-                case SendText():
-                    await self._queue_text(uow, conversation, effect, now)
-                case RecordAnswer(question_id=question, value=value):
-                    answers[question] = value
-                case RecordConsent(text=text, granted=True):
-                    consent = (text, now)
-                case Complete():
-                    outcome = (effect.outcome, effect.score, effect.reasons, effect.qualified)
-                case ScheduleTimer():
-                    await uow.timers.schedule(conversation.id, effect.kind, effect.seq, effect.at)
-                case CancelTimers():
-                    await uow.timers.cancel_all(conversation.id)
-        if answers or consent or outcome or started:
-            await uow.leads.update_progress(
-                conversation.lead_id,
-                answers=answers,
-                now=now,
-                consent=consent,
-                outcome=outcome,
-                started=started,
-            )
-        await uow.conversations.save(
-            conversation,
-            transition.state,
-            now=now,
-            inbound=bool(written and written[0] == "prospect"),
-        )
+        async with self._locks.hold(conversation_id):
+            now = self._clock()
+            result = await self._storage.run(work)
+        if result.applied:
+            self._on_commit()
+        return result
 
-    async def _queue_text(
-        self, uow: UnitOfWork, conversation: Conversation, effect: SendText, now: datetime
-    ) -> None:
-        options = [{"value": o.value, "label": o.label} for o in effect.options]
-        message_id = await uow.transcript.add(
-            conversation_id=conversation.id,
-            author="bot",
-            text=effect.text,
-            status="queued",
-            now=now,
-            options=options,
-            question_id=effect.question_id,
+
+def _save_turn(
+    tx: Transaction,
+    conversation: Conversation,
+    transition: Transition,
+    inbound: Inbound | None,
+    now: datetime,
+    *,
+    started: bool = False,
+) -> None:
+    written = _transcript_line(inbound)
+    if written is not None:
+        author, text = written
+        tx.transcript.add(
+            conversation_id=conversation.id, author=author, text=text, status="received", now=now
         )
-        await uow.outbox.add(
-            kind=SEND_TEXT,
-            idempotency_key=f"message-{message_id}",
-            payload={
-                "channel": conversation.channel,
-                "chat": conversation.channel_user_id,
-                "text": effect.text,
-                "options": options,
-                "question_id": effect.question_id,
-                "hint": effect.hint.value if effect.hint else None,
-            },
-            due_at=now,
+    answers: dict[str, Any] = {}
+    consent: tuple[str, datetime] | None = None
+    outcome = None
+    for effect in transition.effects:
+        match effect:
+            case SendText():
+                _queue_text(tx, conversation, effect, now)
+            case RecordAnswer(question_id=question, value=value):
+                answers[question] = value
+            case RecordConsent(text=text, granted=True):
+                consent = (text, now)
+            case Complete():
+                outcome = (effect.outcome, effect.score, effect.reasons, effect.qualified)
+            case ScheduleTimer():
+                tx.timers.schedule(conversation.id, effect.kind, effect.seq, effect.at)
+            case CancelTimers():
+                tx.timers.cancel_all(conversation.id)
+    if answers or consent or outcome or started:
+        tx.leads.update_progress(
+            conversation.lead_id,
+            answers=answers,
             now=now,
-            conversation_id=conversation.id,
-            message_id=message_id,
+            consent=consent,
+            outcome=outcome,
+            started=started,
         )
+    tx.conversations.save(
+        conversation,
+        transition.state,
+        now=now,
+        inbound=written is not None and written[0] == "prospect",
+    )
+
+
+def _queue_text(
+    tx: Transaction, conversation: Conversation, effect: SendText, now: datetime
+) -> None:
+    options = [{"value": o.value, "label": o.label} for o in effect.options]
+    message_id = tx.transcript.add(
+        conversation_id=conversation.id,
+        author="bot",
+        text=effect.text,
+        status="queued",
+        now=now,
+        options=options,
+        question_id=effect.question_id,
+    )
+    tx.outbox.add(
+        kind=SEND_TEXT,
+        idempotency_key=f"message-{message_id}",
+        payload={
+            "channel": conversation.channel,
+            "chat": conversation.channel_user_id,
+            "text": effect.text,
+            "options": options,
+            "question_id": effect.question_id,
+            "hint": effect.hint.value if effect.hint else None,
+        },
+        due_at=now,
+        now=now,
+        conversation_id=conversation.id,
+        message_id=message_id,
+    )
 
 
 def _transcript_line(inbound: Inbound | None) -> tuple[str, str] | None:

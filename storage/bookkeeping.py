@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, delete, insert, select
 
 from bot.records import Receipt
 from storage.sql import insert_ignoring_conflict
@@ -17,39 +16,39 @@ S = ScriptVersionRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlReceipts:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def add(self, receipt: Receipt, now: datetime) -> bool:
+    def add(self, receipt: Receipt, now: datetime) -> bool:
         values = {
             "channel": receipt.channel,
             "provider_id": receipt.provider_id,
             "received_at": now,
         }
-        return await insert_ignoring_conflict(self._connection, R, values)
+        return insert_ignoring_conflict(self._connection, R, values)
 
 
 class SqlTimers:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None:
-        await self._connection.execute(
+    def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None:
+        self._connection.execute(
             insert(T).values(conversation_id=conversation_id, kind=kind, seq=seq, due_at=due_at)
         )
 
-    async def cancel_all(self, conversation_id: int) -> None:
-        await self._connection.execute(delete(T).where(T.c.conversation_id == conversation_id))
+    def cancel_all(self, conversation_id: int) -> None:
+        self._connection.execute(delete(T).where(T.c.conversation_id == conversation_id))
 
 
 class SqlScriptVersions:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None:
+    def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None:
         values = {"version": version, "script_id": script_id, "source": source, "created_at": now}
-        await insert_ignoring_conflict(self._connection, S, values)
+        insert_ignoring_conflict(self._connection, S, values)
 
-    async def source(self, version: str) -> str | None:
+    def source(self, version: str) -> str | None:
         query = select(S.c.source).where(S.c.version == version)
-        return (await self._connection.execute(query)).scalar_one_or_none()
+        return (self._connection.execute(query)).scalar_one_or_none()

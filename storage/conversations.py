@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, insert, select, update
 
 from bot.errors import ConcurrentUpdateError
 from bot.records import Conversation
@@ -32,10 +31,10 @@ def _conversation(row: Any) -> Conversation:
 
 
 class SqlConversationRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def add(
+    def add(
         self,
         *,
         lead_id: int,
@@ -58,20 +57,20 @@ class SqlConversationRepository:
             "updated_at": now,
         }
         new_id = (
-            await self._connection.execute(insert(C).values(**values).returning(C.c.id))
+            self._connection.execute(insert(C).values(**values).returning(C.c.id))
         ).scalar_one()
         return Conversation(
             new_id, lead_id, channel, channel_user_id, script_id, script_version, None, 0
         )
 
-    async def lock(self, conversation_id: int) -> Conversation | None:
+    def lock(self, conversation_id: int) -> Conversation | None:
         # FOR UPDATE holds the row on PostgreSQL until commit: a second worker handling the same
         # conversation waits here. SQLite ignores it; its writers are serialised anyway.
         query = select(C).where(C.c.id == conversation_id).with_for_update()
-        row = (await self._connection.execute(query)).first()
+        row = (self._connection.execute(query)).first()
         return _conversation(row) if row is not None else None
 
-    async def save(
+    def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
     ) -> None:
         values: dict[str, Any] = {
@@ -82,7 +81,7 @@ class SqlConversationRepository:
         }
         if inbound:
             values["last_inbound_at"] = now
-        result = await self._connection.execute(
+        result = self._connection.execute(
             update(C)
             .where(C.c.id == conversation.id, C.c.version == conversation.version)
             .values(**values)
@@ -92,10 +91,10 @@ class SqlConversationRepository:
 
 
 class SqlTranscript:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def add(
+    def add(
         self,
         *,
         conversation_id: int,
@@ -117,4 +116,4 @@ class SqlTranscript:
             status=status,
             created_at=now,
         )
-        return int((await self._connection.execute(statement.returning(M.c.id))).scalar_one())
+        return int((self._connection.execute(statement.returning(M.c.id))).scalar_one())

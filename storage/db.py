@@ -72,18 +72,22 @@ def connect(url: str, *, schema: str | None = None, echo: bool = False) -> Datab
     return Database(create_async_engine(parsed, **options), url, schema)
 
 
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    # Let SQLAlchemy's "begin" event start transactions, so that writers say BEGIN IMMEDIATE:
+    # the write lock is taken up front, never upgraded in the middle of a transaction.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process
+    cursor.close()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event below start transactions, so that they are
-        # BEGIN IMMEDIATE: the write lock is taken up front, never upgraded mid-transaction.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process
-        cursor.close()
+        configure_sqlite_connection(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:

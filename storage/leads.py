@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from bot.records import Lead, NewLead
 from storage.sql import insert_ignoring_conflict
@@ -32,10 +33,16 @@ def _lead(row: Any) -> Lead:
 
 
 class SqlLeadRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
+    def _merged(self, answers: Mapping[str, Any]) -> Any:
+        """The stored answers with these merged in, computed by the database in the UPDATE."""
+        if self._connection.dialect.name == "postgresql":
+            return T.c.answers.op("||")(literal(dict(answers), JSONB))
+        return func.json_patch(T.c.answers, json.dumps(dict(answers), ensure_ascii=False))
+
+    def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
         values = {
             "source": lead.source,
             "external_id": lead.external_id,
@@ -53,19 +60,19 @@ class SqlLeadRepository:
             "submitted_at": lead.submitted_at,
             "updated_at": now,
         }
-        created = await insert_ignoring_conflict(self._connection, T, values)
+        created = insert_ignoring_conflict(self._connection, T, values)
         row = (
-            await self._connection.execute(
+            self._connection.execute(
                 select(T).where(T.c.source == lead.source, T.c.external_id == lead.external_id)
             )
         ).one()
         return _lead(row), created
 
-    async def get(self, lead_id: int) -> Lead | None:
-        row = (await self._connection.execute(select(T).where(T.c.id == lead_id))).first()
+    def get(self, lead_id: int) -> Lead | None:
+        row = (self._connection.execute(select(T).where(T.c.id == lead_id))).first()
         return _lead(row) if row is not None else None
 
-    async def update_progress(
+    def update_progress(
         self,
         lead_id: int,
         *,
@@ -77,10 +84,7 @@ class SqlLeadRepository:
     ) -> None:
         changes: dict[str, Any] = {"updated_at": now}
         if answers:
-            current = (
-                await self._connection.execute(select(T.c.answers).where(T.c.id == lead_id))
-            ).scalar_one()
-            changes["answers"] = {**(current or {}), **answers}
+            changes["answers"] = self._merged(answers)
         if consent is not None:
             changes["consent_text"], changes["consent_at"] = consent
         if outcome is not None:
@@ -95,4 +99,4 @@ class SqlLeadRepository:
         if started:
             changes["conversation_started_at"] = func.coalesce(T.c.conversation_started_at, now)
             changes["first_contact_at"] = func.coalesce(T.c.first_contact_at, now)
-        await self._connection.execute(update(T).where(T.c.id == lead_id).values(**changes))
+        self._connection.execute(update(T).where(T.c.id == lead_id).values(**changes))

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, insert, or_, select, update
 
 from bot.records import OutboxItem
 from storage.tables import MessageRow, OutboxRow
@@ -17,10 +16,10 @@ M = MessageRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlOutbox:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def add(
+    def add(
         self,
         *,
         kind: str,
@@ -42,9 +41,9 @@ class SqlOutbox:
             attempts=0,
             created_at=now,
         )
-        return int((await self._connection.execute(statement.returning(O.c.id))).scalar_one())
+        return int((self._connection.execute(statement.returning(O.c.id))).scalar_one())
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         due = (
             select(O.c.id)
             .where(
@@ -56,10 +55,10 @@ class SqlOutbox:
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL: rows another worker holds are skipped
         )
-        ids = list((await self._connection.execute(due)).scalars())
+        ids = list((self._connection.execute(due)).scalars())
         if not ids:
             return []
-        claimed = await self._connection.execute(
+        claimed = self._connection.execute(
             update(O)
             .where(O.c.id.in_(ids))
             .values(claimed_until=now + lease, attempts=O.c.attempts + 1)
@@ -88,34 +87,34 @@ class SqlOutbox:
         order = {item_id: index for index, item_id in enumerate(ids)}
         return sorted(items, key=lambda item: order[item.id])
 
-    async def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
-        await self._connection.execute(
+    def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
+        self._connection.execute(
             update(O)
             .where(O.c.id == item.id)
             .values(status="sent", provider_id=provider_id, finished_at=now, claimed_until=None)
         )
         if item.message_id is not None:
-            await self._connection.execute(
+            self._connection.execute(
                 update(M)
                 .where(M.c.id == item.message_id)
                 .values(status="sent", provider_message_id=provider_id)
             )
 
-    async def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
-        await self._connection.execute(
+    def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
+        self._connection.execute(
             update(O)
             .where(O.c.id == item.id)
             .values(due_at=due_at, last_error=error[:1000], claimed_until=None)
         )
 
-    async def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
-        await self._connection.execute(
+    def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
+        self._connection.execute(
             update(O)
             .where(O.c.id == item.id)
             .values(status="failed", last_error=error[:1000], finished_at=now, claimed_until=None)
         )
         if item.message_id is not None:
-            await self._connection.execute(
+            self._connection.execute(
                 update(M)
                 .where(M.c.id == item.message_id)
                 .values(status="failed", error=error[:1000])

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.ports import UnitOfWork
+from bot.ports import Storage
 from storage.db import Database
 from storage.tables import ConversationRow, MessageRow, OutboxRow
-from storage.unit_of_work import SqlUnitOfWork
+from storage.transactions import SqlStorage
 from tests.conftest import fresh_database
-from tests.fakes import MemoryStore, MemoryUnitOfWork
+from tests.fakes import MemoryStorage
 
 BACKENDS = ["memory", "sqlite", "postgresql"]
 
@@ -23,22 +23,19 @@ class Backend:
     def __init__(self, kind: str, database: Database | None) -> None:
         self.kind = kind
         self.database = database
-        self.store = MemoryStore()
+        self.memory = MemoryStorage()
+        self.storage: Storage = self.memory if database is None else SqlStorage(database)
 
-    def unit_of_work(self) -> UnitOfWork:
-        if self.database is None:
-            return MemoryUnitOfWork(self.store)
-        return SqlUnitOfWork(self.database)
-
-    def factory(self) -> Callable[[], UnitOfWork]:
-        return self.unit_of_work
+    async def close(self) -> None:
+        if isinstance(self.storage, SqlStorage):
+            await self.storage.close()
 
     async def transcript(self, conversation_id: int) -> list[tuple[str, str, str]]:
         """(author, text, status) in order."""
         if self.database is None:
             return [
                 (m["author"], m["text"], m["status"])
-                for m in self.store.data.messages
+                for m in self.memory.data.messages
                 if m["conversation_id"] == conversation_id
             ]
         table = MessageRow.__table__  # type: ignore[attr-defined]
@@ -57,7 +54,7 @@ class Backend:
                     "error": row["error"],
                     "due_at": row["due_at"],
                 }
-                for item_id, row in sorted(self.store.data.outbox.items())
+                for item_id, row in sorted(self.memory.data.outbox.items())
             ]
         table = OutboxRow.__table__  # type: ignore[attr-defined]
         async with self.database.reading() as connection:
@@ -76,7 +73,7 @@ class Backend:
 
     async def version(self, conversation_id: int) -> int:
         if self.database is None:
-            return self.store.data.conversations[conversation_id].version
+            return self.memory.data.conversations[conversation_id].version
         table = ConversationRow.__table__  # type: ignore[attr-defined]
         async with self.database.reading() as connection:
             query = select(table.c.version).where(table.c.id == conversation_id)
@@ -89,4 +86,8 @@ async def open_backend(kind: str, tmp_path: Path) -> AsyncIterator[Backend]:
         yield Backend(kind, None)
         return
     async with fresh_database(kind, tmp_path) as database:
-        yield Backend(kind, database)
+        backend = Backend(kind, database)
+        try:
+            yield backend
+        finally:
+            await backend.close()

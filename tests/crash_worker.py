@@ -19,7 +19,7 @@ from bot.loader import load_script
 from bot.records import OutboxItem, Receipt
 from bot.service import ConversationService
 from storage.db import connect
-from storage.unit_of_work import SqlUnitOfWork
+from storage.transactions import SqlStorage
 
 SCRIPT = """\
 id: crash
@@ -40,7 +40,7 @@ def now() -> datetime:
 async def play_turns(url: str, schema: str | None) -> None:
     database = connect(url, schema=schema or None)
     catalog = ScriptCatalog([LoadedScript(load_script(SCRIPT), SCRIPT)])
-    service = ConversationService(lambda: SqlUnitOfWork(database), catalog, now)
+    service = ConversationService(SqlStorage(database), catalog, now)
 
     async def one_conversation(conversation_id: int) -> None:
         for turn in range(100_000):
@@ -69,7 +69,7 @@ class LoggingSender:
 async def dispatch(url: str, schema: str | None, sent_log: str) -> None:
     database = connect(url, schema=schema or None)
     dispatcher = Dispatcher(
-        lambda: SqlUnitOfWork(database), {"send_text": LoggingSender(sent_log)}, now, batch=5
+        SqlStorage(database), {"send_text": LoggingSender(sent_log)}, now, batch=5
     )
     while True:
         await dispatcher.run_once()

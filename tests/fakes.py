@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, TypeVar
 
 from bot.errors import ConcurrentUpdateError, DeliveryError
 from bot.records import Conversation, Lead, NewLead, OutboxItem, Receipt
 from bot.state import ConversationState
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,19 +27,11 @@ class MemoryData:
     scripts: dict[str, str] = field(default_factory=dict)
 
 
-class MemoryStore:
-    """The committed data; a unit of work edits a private copy and swaps it in on commit."""
-
-    def __init__(self) -> None:
-        self.data = MemoryData()
-        self.lock = asyncio.Lock()  # one transaction at a time, like SQLite
-
-
 class _Leads:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
-    async def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
+    def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
         for lead_id, row in self.data.leads.items():
             if (row["source"], row["external_id"]) == (lead.source, lead.external_id):
                 return self._lead(lead_id), False
@@ -71,10 +64,10 @@ class _Leads:
             row["score"],
         )
 
-    async def get(self, lead_id: int) -> Lead | None:
+    def get(self, lead_id: int) -> Lead | None:
         return self._lead(lead_id) if lead_id in self.data.leads else None
 
-    async def update_progress(
+    def update_progress(
         self,
         lead_id: int,
         *,
@@ -96,7 +89,7 @@ class _Conversations:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
-    async def add(
+    def add(
         self,
         *,
         lead_id: int,
@@ -119,10 +112,10 @@ class _Conversations:
         self.data.conversations[conversation.id] = conversation
         return conversation
 
-    async def lock(self, conversation_id: int) -> Conversation | None:
+    def lock(self, conversation_id: int) -> Conversation | None:
         return self.data.conversations.get(conversation_id)
 
-    async def save(
+    def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
     ) -> None:
         stored = self.data.conversations[conversation.id]
@@ -137,7 +130,7 @@ class _Transcript:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
-    async def add(
+    def add(
         self,
         *,
         conversation_id: int,
@@ -165,7 +158,7 @@ class _Outbox:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
-    async def add(
+    def add(
         self,
         *,
         kind: str,
@@ -192,7 +185,7 @@ class _Outbox:
         }
         return item_id
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         due = sorted(
             (row["due_at"], item_id)
             for item_id, row in self.data.outbox.items()
@@ -218,13 +211,13 @@ class _Outbox:
             )
         return items
 
-    async def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
+    def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
         self.data.outbox[item.id].update(status="sent", provider_id=provider_id, claimed_until=None)
 
-    async def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
+    def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
         self.data.outbox[item.id].update(due_at=due_at, error=error, claimed_until=None)
 
-    async def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
+    def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
         self.data.outbox[item.id].update(status="failed", error=error, claimed_until=None)
 
 
@@ -232,7 +225,7 @@ class _Receipts:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
-    async def add(self, receipt: Receipt, now: datetime) -> bool:
+    def add(self, receipt: Receipt, now: datetime) -> bool:
         key = (receipt.channel, receipt.provider_id)
         if key in self.data.receipts:
             return False
@@ -244,10 +237,10 @@ class _Timers:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
-    async def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None:
+    def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None:
         self.data.timers.append({"conversation_id": conversation_id, "kind": kind, "seq": seq})
 
-    async def cancel_all(self, conversation_id: int) -> None:
+    def cancel_all(self, conversation_id: int) -> None:
         self.data.timers = [t for t in self.data.timers if t["conversation_id"] != conversation_id]
 
 
@@ -255,39 +248,38 @@ class _Scripts:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
-    async def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None:
+    def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None:
         self.data.scripts.setdefault(version, source)
 
-    async def source(self, version: str) -> str | None:
+    def source(self, version: str) -> str | None:
         return self.data.scripts.get(version)
 
 
-class MemoryUnitOfWork:
-    def __init__(self, store: MemoryStore) -> None:
-        self._store = store
+class MemoryTransaction:
+    def __init__(self, data: MemoryData) -> None:
+        self.leads = _Leads(data)
+        self.conversations = _Conversations(data)
+        self.transcript = _Transcript(data)
+        self.outbox = _Outbox(data)
+        self.receipts = _Receipts(data)
+        self.timers = _Timers(data)
+        self.scripts = _Scripts(data)
 
-    async def __aenter__(self) -> Self:
-        await self._store.lock.acquire()
-        self._data = copy.deepcopy(self._store.data)
-        self.leads = _Leads(self._data)
-        self.conversations = _Conversations(self._data)
-        self.transcript = _Transcript(self._data)
-        self.outbox = _Outbox(self._data)
-        self.receipts = _Receipts(self._data)
-        self.timers = _Timers(self._data)
-        self.scripts = _Scripts(self._data)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._store.lock.release()
+class MemoryStorage:
+    """Implements bot.ports.Storage in memory: each run works on a copy, swapped in on success."""
 
-    async def commit(self) -> None:
-        self._store.data = self._data
+    def __init__(self) -> None:
+        self.data = MemoryData()
+        self._lock = asyncio.Lock()  # one transaction at a time, like SQLite
+
+    async def run(self, work: Callable[[Any], T]) -> T:
+        async with self._lock:
+            draft = copy.deepcopy(self.data)
+            result = work(MemoryTransaction(draft))
+            await asyncio.sleep(0)  # a real database yields here: let other turns queue up
+            self.data = draft
+            return result
 
 
 class RecordingSender:

@@ -21,7 +21,7 @@ from bot.records import NewLead
 from bot.service import ConversationService
 from storage.db import Database, connect
 from storage.tables import ConversationRow, MessageRow, OutboxRow, ReceiptRow
-from storage.unit_of_work import SqlUnitOfWork
+from storage.transactions import SqlStorage
 from tests.conftest import fresh_database
 from tests.crash_worker import CONVERSATIONS, SCRIPT
 from tests.fakes import RecordingSender
@@ -32,18 +32,17 @@ ACKS_BEFORE_KILL = 120
 
 async def _prepare(database: Database) -> None:
     catalog = ScriptCatalog([LoadedScript(load_script(SCRIPT), SCRIPT)])
-    service = ConversationService(
-        lambda: SqlUnitOfWork(database), catalog, lambda: datetime.now(UTC)
-    )
-    for number in range(CONVERSATIONS):
-        async with SqlUnitOfWork(database) as uow:
-            lead, _ = await uow.leads.add(
-                NewLead("api", f"crash-{number}", "crash", datetime.now(UTC)),
-                f"C{number}",
-                datetime.now(UTC),
+    storage = SqlStorage(database)
+    service = ConversationService(storage, catalog, lambda: datetime.now(UTC))
+    try:
+        for number in range(CONVERSATIONS):
+            new = NewLead("api", f"crash-{number}", "crash", datetime.now(UTC))
+            lead_id = await storage.run(
+                lambda tx, new=new, n=number: tx.leads.add(new, f"C{n}", datetime.now(UTC))[0].id
             )
-            await uow.commit()
-        await service.start(lead.id, channel="web", channel_user_id=f"u{number}")
+            await service.start(lead_id, channel="web", channel_user_id=f"u{number}")
+    finally:
+        await storage.close()
 
 
 async def _run_until(args: list[str], wanted: int) -> list[str]:
@@ -130,14 +129,13 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_turn(kind: str, tmp_path:
 
             # Deliver after the restart: every committed row goes out once.
             sender = RecordingSender()
+            storage = SqlStorage(restarted)
             dispatcher = Dispatcher(
-                lambda: SqlUnitOfWork(restarted),
-                {"send_text": sender},
-                lambda: datetime.now(UTC),
-                batch=100,
+                storage, {"send_text": sender}, lambda: datetime.now(UTC), batch=100
             )
             while await dispatcher.run_once():
                 pass
+            await storage.close()
             keys = Counter(item.idempotency_key for item in sender.sent)
             assert len(keys) == outbox_rows
             assert set(keys.values()) == {1}
@@ -164,11 +162,11 @@ async def test_sigkill_mid_dispatch_sends_every_row_once_per_key(kind: str, tmp_
             # After the leases of the dead worker run out, a new dispatcher finishes the job.
             later = datetime.now(UTC) + timedelta(minutes=5)
             sender = RecordingSender()
-            dispatcher = Dispatcher(
-                lambda: SqlUnitOfWork(restarted), {"send_text": sender}, lambda: later, batch=100
-            )
+            storage = SqlStorage(restarted)
+            dispatcher = Dispatcher(storage, {"send_text": sender}, lambda: later, batch=100)
             while await dispatcher.run_once():
                 pass
+            await storage.close()
             outbox = OutboxRow.__table__  # type: ignore[attr-defined]
             async with restarted.reading() as connection:
                 statuses = Counter(

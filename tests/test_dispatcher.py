@@ -13,9 +13,10 @@ import pytest
 
 from bot.dispatcher import Dispatcher, RetryPolicy
 from bot.errors import DeliveryError
+from bot.ports import Transaction
 from bot.records import OutboxItem
 from storage.db import connect
-from storage.unit_of_work import SqlUnitOfWork
+from storage.transactions import SqlStorage
 from tests.backends import BACKENDS, Backend, open_backend
 from tests.conftest import NOW, FakeClock
 from tests.fakes import RecordingSender
@@ -28,19 +29,20 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 async def queue(backend: Backend, count: int, kind: str = "send_text") -> None:
-    async with backend.unit_of_work() as uow:
+    def work(tx: Transaction) -> None:
         for number in range(count):
-            await uow.outbox.add(
+            tx.outbox.add(
                 kind=kind, idempotency_key=f"k{number}", payload={"n": number}, due_at=NOW, now=NOW
             )
-        await uow.commit()
+
+    await backend.storage.run(work)
 
 
 def dispatcher(
     backend: Backend, sender: RecordingSender, clock: FakeClock, **options: object
 ) -> Dispatcher:
     return Dispatcher(
-        backend.factory(),
+        backend.storage,
         {"send_text": sender},
         clock,
         rng=random.Random(7),
@@ -125,7 +127,7 @@ async def test_a_sender_bug_is_retried_not_fatal(backend: Backend) -> None:
             raise ZeroDivisionError
 
     await queue(backend, 2)
-    worker = Dispatcher(backend.factory(), {"send_text": Broken()}, FakeClock())
+    worker = Dispatcher(backend.storage, {"send_text": Broken()}, FakeClock())
     assert await worker.run_once() == 2
     assert {row["error"] for row in await backend.outbox()} == {"unexpected ZeroDivisionError"}
 
@@ -164,9 +166,9 @@ async def test_several_dispatchers_send_each_item_once(kind: str, tmp_path: Path
         databases = [
             connect(backend.database.url, schema=backend.database.schema) for _ in range(3)
         ]
+        storages = [SqlStorage(db) for db in databases]
         workers = [
-            Dispatcher(lambda db=db: SqlUnitOfWork(db), {"send_text": sender}, FakeClock(), batch=5)
-            for db in databases
+            Dispatcher(storage, {"send_text": sender}, FakeClock(), batch=5) for storage in storages
         ]
         try:
 
@@ -176,7 +178,8 @@ async def test_several_dispatchers_send_each_item_once(kind: str, tmp_path: Path
 
             await asyncio.gather(*(drain(worker) for worker in workers))
         finally:
-            for db in databases:
+            for storage, db in zip(storages, databases, strict=True):
+                await storage.close()
                 await db.dispose()
         counts = Counter(item.idempotency_key for item in sender.sent)
         assert len(counts) == 60

@@ -13,12 +13,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert
 
+from bot.ports import Transaction
 from bot.records import NewLead
 from storage.db import Database, connect
 from storage.export import stream_leads
 from storage.migrate import upgrade
 from storage.tables import LeadRow
-from storage.unit_of_work import SqlUnitOfWork
+from storage.transactions import SqlStorage
 from tests.conftest import NOW
 from webhooks.cli import main
 from webhooks.export import export_csv, export_jsonl
@@ -26,7 +27,7 @@ from webhooks.settings import load_settings
 
 
 async def seed(database: Database) -> None:
-    async with SqlUnitOfWork(database) as uow:
+    def work(tx: Transaction) -> None:
         for number, (outcome, answers) in enumerate(
             [
                 ("qualified", {"budget": 25000, "model": "suv"}),
@@ -34,7 +35,7 @@ async def seed(database: Database) -> None:
                 (None, {}),
             ]
         ):
-            lead, _ = await uow.leads.add(
+            lead, _ = tx.leads.add(
                 NewLead(
                     "tiktok",
                     f"t{number}",
@@ -47,13 +48,18 @@ async def seed(database: Database) -> None:
                 f"REF{number}",
                 NOW,
             )
-            await uow.leads.update_progress(
+            tx.leads.update_progress(
                 lead.id,
                 answers=answers,
                 now=NOW,
                 outcome=(outcome, 30, ["budget: +30"], outcome == "qualified") if outcome else None,
             )
-        await uow.commit()
+
+    storage = SqlStorage(database)
+    try:
+        await storage.run(work)
+    finally:
+        await storage.close()
 
 
 async def test_jsonl_has_answers_and_attribution(database: Database) -> None:

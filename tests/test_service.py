@@ -15,7 +15,7 @@ from bot.loader import load_script
 from bot.records import NewLead, Receipt
 from bot.service import ConversationService
 from storage.db import connect
-from storage.unit_of_work import SqlUnitOfWork
+from storage.transactions import SqlStorage
 from tests.backends import BACKENDS, Backend, open_backend
 from tests.conftest import NOW, FakeClock
 
@@ -59,12 +59,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 async def add_lead(backend: Backend, external_id: str = "lead-1") -> int:
-    async with backend.unit_of_work() as uow:
-        lead, _ = await uow.leads.add(
-            NewLead("api", external_id, "quote", NOW, {"first_name": "Ana"}), f"R{external_id}", NOW
-        )
-        await uow.commit()
-    return lead.id
+    new = NewLead("api", external_id, "quote", NOW, {"first_name": "Ana"})
+    return await backend.storage.run(lambda tx: tx.leads.add(new, f"R{external_id}", NOW)[0].id)
 
 
 async def started(backend: Backend, service: ConversationService) -> int:
@@ -73,7 +69,7 @@ async def started(backend: Backend, service: ConversationService) -> int:
 
 
 async def test_start_queues_greeting_and_first_question(backend: Backend) -> None:
-    service = ConversationService(backend.factory(), catalog(), FakeClock())
+    service = ConversationService(backend.storage, catalog(), FakeClock())
     conversation_id = await started(backend, service)
     assert await backend.transcript(conversation_id) == [
         ("bot", "Hi Ana!", "queued"),
@@ -92,7 +88,7 @@ async def test_start_queues_greeting_and_first_question(backend: Backend) -> Non
 
 async def test_turn_saves_transcript_answers_and_outbox_in_one_commit(backend: Backend) -> None:
     clock = FakeClock()
-    service = ConversationService(backend.factory(), catalog(), clock)
+    service = ConversationService(backend.storage, catalog(), clock)
     conversation_id = await started(backend, service)
     clock.advance(seconds=30)
     result = await service.handle(
@@ -103,14 +99,13 @@ async def test_turn_saves_transcript_answers_and_outbox_in_one_commit(backend: B
     assert result.state.answers == {"product": "a"}
     transcript = await backend.transcript(conversation_id)
     assert transcript[-2:] == [("prospect", "[tapped a]", "received"), ("bot", "Budget?", "queued")]
-    async with backend.unit_of_work() as uow:
-        lead = await uow.leads.get(1)
+    lead = await backend.storage.run(lambda tx: tx.leads.get(1))
     assert lead is not None
     assert lead.answers == {"product": "a"}
 
 
 async def test_a_duplicate_delivery_changes_nothing(backend: Backend) -> None:
-    service = ConversationService(backend.factory(), catalog(), FakeClock())
+    service = ConversationService(backend.storage, catalog(), FakeClock())
     conversation_id = await started(backend, service)
     first = await service.handle(conversation_id, TextReceived("alpha"), Receipt("web", "m1"))
     outbox_after_first = await backend.outbox()
@@ -122,7 +117,7 @@ async def test_a_duplicate_delivery_changes_nothing(backend: Backend) -> None:
 
 
 async def test_messages_arriving_together_are_applied_in_arrival_order(backend: Backend) -> None:
-    service = ConversationService(backend.factory(), catalog(), FakeClock())
+    service = ConversationService(backend.storage, catalog(), FakeClock())
     conversation_id = await started(backend, service)
     replies = ["alpha", "20k", "call me after 5", "thanks"]
     results = await asyncio.gather(
@@ -146,7 +141,7 @@ async def test_messages_arriving_together_are_applied_in_arrival_order(backend: 
 
 
 async def test_unknown_conversation_is_an_error(backend: Backend) -> None:
-    service = ConversationService(backend.factory(), catalog(), FakeClock())
+    service = ConversationService(backend.storage, catalog(), FakeClock())
     with pytest.raises(UnknownConversationError):
         await service.handle(404, TextReceived("hi"))
     with pytest.raises(UnknownConversationError):
@@ -155,10 +150,10 @@ async def test_unknown_conversation_is_an_error(backend: Backend) -> None:
 
 async def test_conversation_stays_on_its_script_version(backend: Backend) -> None:
     clock = FakeClock()
-    old = ConversationService(backend.factory(), catalog(), clock)
+    old = ConversationService(backend.storage, catalog(), clock)
     conversation_id = await started(backend, old)
     edited = SOURCE.replace("prompt: Budget?", "prompt: What budget do you have in mind?")
-    new = ConversationService(backend.factory(), catalog(edited), clock)  # after a restart
+    new = ConversationService(backend.storage, catalog(edited), clock)  # after a restart
     on_old = await new.handle(conversation_id, TextReceived("alpha"))
     assert on_old.state is not None
     assert on_old.state.script_version == load_script(SOURCE).version
@@ -175,7 +170,7 @@ async def test_conversation_stays_on_its_script_version(backend: Backend) -> Non
 
 
 async def test_locks_do_not_accumulate(backend: Backend) -> None:
-    service = ConversationService(backend.factory(), catalog(), FakeClock())
+    service = ConversationService(backend.storage, catalog(), FakeClock())
     for number in range(20):
         result = await service.start(
             await add_lead(backend, f"l{number}"), channel="web", channel_user_id=f"u{number}"
@@ -192,10 +187,11 @@ async def test_two_workers_hammering_one_conversation_lose_nothing(
     async with open_backend(kind, tmp_path) as backend:
         assert backend.database is not None
         clock = FakeClock()
-        first = ConversationService(backend.factory(), catalog(), clock)
+        first = ConversationService(backend.storage, catalog(), clock)
         conversation_id = await started(backend, first)
         other_database = connect(backend.database.url, schema=backend.database.schema)
-        second = ConversationService(lambda: SqlUnitOfWork(other_database), catalog(), clock)
+        other_storage = SqlStorage(other_database)
+        second = ConversationService(other_storage, catalog(), clock)
         per_worker = 15
 
         async def hammer(service: ConversationService, name: str) -> None:
@@ -211,6 +207,7 @@ async def test_two_workers_hammering_one_conversation_lose_nothing(
                 hammer(first, "a"), hammer(second, "b"), hammer(first, "c"), hammer(second, "d")
             )
         finally:
+            await other_storage.close()
             await other_database.dispose()
         lines = [
             text

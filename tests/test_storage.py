@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from bot.ports import Transaction
 from bot.records import NewLead, Receipt
 from storage.db import Database, connect
 from storage.errors import SchemaOutdatedError
 from storage.migrate import current_revision, ensure_current, head_revision
 from storage.tables import OutboxRow
-from storage.unit_of_work import SqlUnitOfWork
+from storage.transactions import SqlStorage
 from tests.conftest import NOW
 
 
-def new_lead(external_id: str = "tt-1", **extra: object) -> NewLead:
+@pytest.fixture
+async def storage(database: Database) -> AsyncIterator[SqlStorage]:
+    opened = SqlStorage(database)
+    yield opened
+    await opened.close()
+
+
+def new_lead(external_id: str = "tt-1") -> NewLead:
     return NewLead(
         source="tiktok",
         external_id=external_id,
         script_id="car-test-drive",
         submitted_at=NOW,
         fields={"first_name": "Ana"},
-        **extra,  # type: ignore[arg-type]
     )
 
 
@@ -34,107 +42,143 @@ async def test_schema_is_at_head_after_upgrade(database: Database) -> None:
     await ensure_current(database, auto_upgrade=False)  # does not raise
 
 
-async def test_lead_is_stored_once_per_source_and_external_id(database: Database) -> None:
-    async with SqlUnitOfWork(database) as uow:
-        first, created = await uow.leads.add(new_lead(), "REF2345", NOW)
-        again, created_again = await uow.leads.add(new_lead(), "REF9999", NOW)
-        other, created_other = await uow.leads.add(new_lead("tt-2"), "REF3456", NOW)
-        await uow.commit()
+async def test_lead_is_stored_once_per_source_and_external_id(storage: SqlStorage) -> None:
+    def work(tx: Transaction) -> list[tuple[int, str, bool]]:
+        found = []
+        for external_id, reference in (
+            ("tt-1", "REF2345"),
+            ("tt-1", "REF9999"),
+            ("tt-2", "REF3456"),
+        ):
+            lead, created = tx.leads.add(new_lead(external_id), reference, NOW)
+            found.append((lead.id, lead.reference, created))
+        return found
+
+    first, again, other = await storage.run(work)
+    assert first[2]
+    assert not again[2]
+    assert other[2]
+    assert again[:2] == first[:2]  # the same lead, with its first reference
+    assert other[0] != first[0]
+
+
+async def test_work_that_raises_is_rolled_back(storage: SqlStorage) -> None:
+    def fails(tx: Transaction) -> None:
+        tx.leads.add(new_lead(), "REF2345", NOW)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await storage.run(fails)
+    _lead, created = await storage.run(lambda tx: tx.leads.add(new_lead(), "REF2345", NOW))
     assert created
-    assert not created_again
-    assert created_other
-    assert again.id == first.id
-    assert again.reference == "REF2345"
-    assert other.id != first.id
 
 
-async def test_leaving_without_commit_rolls_back(database: Database) -> None:
-    async with SqlUnitOfWork(database) as uow:
-        await uow.leads.add(new_lead(), "REF2345", NOW)
-    async with SqlUnitOfWork(database) as uow:
-        _lead, created = await uow.leads.add(new_lead(), "REF2345", NOW)
-        assert created
+async def test_concurrent_work_commits_independently(storage: SqlStorage) -> None:
+    """On SQLite, concurrent runs share one commit; a failing one must not take others along."""
+
+    def add(external_id: str) -> object:
+        return lambda tx: tx.leads.add(new_lead(external_id), f"R{external_id}", NOW)
+
+    def fails(tx: Transaction) -> None:
+        tx.leads.add(new_lead("doomed"), "RDOOMED", NOW)
+        raise ValueError("no")
+
+    results = await asyncio.gather(
+        *(storage.run(add(f"ok-{n}")) for n in range(10)),  # type: ignore[arg-type]
+        storage.run(fails),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, ValueError) for r in results) == 1
+    assert await storage.run(lambda tx: tx.leads.add(new_lead("doomed"), "RDOOMED", NOW)[1])
+    for n in range(10):
+        assert not await storage.run(lambda tx, n=n: tx.leads.add(new_lead(f"ok-{n}"), "X", NOW)[1])
 
 
-async def test_receipt_is_accepted_once(database: Database) -> None:
-    async with SqlUnitOfWork(database) as uow:
-        assert await uow.receipts.add(Receipt("telegram", "1001"), NOW)
-        assert not await uow.receipts.add(Receipt("telegram", "1001"), NOW)
-        assert await uow.receipts.add(Receipt("twilio", "1001"), NOW)
-        await uow.commit()
-    async with SqlUnitOfWork(database) as uow:
-        assert not await uow.receipts.add(Receipt("telegram", "1001"), NOW)
+async def test_receipt_is_accepted_once(storage: SqlStorage) -> None:
+    def work(tx: Transaction) -> list[bool]:
+        return [
+            tx.receipts.add(Receipt("telegram", "1001"), NOW),
+            tx.receipts.add(Receipt("telegram", "1001"), NOW),
+            tx.receipts.add(Receipt("twilio", "1001"), NOW),
+        ]
+
+    assert await storage.run(work) == [True, False, True]
+    assert not await storage.run(lambda tx: tx.receipts.add(Receipt("telegram", "1001"), NOW))
 
 
-async def test_answers_merge_and_outcome_is_recorded(database: Database) -> None:
-    async with SqlUnitOfWork(database) as uow:
-        lead, _ = await uow.leads.add(new_lead(), "REF2345", NOW)
-        await uow.leads.update_progress(lead.id, answers={"a": 1}, now=NOW, started=True)
-        await uow.leads.update_progress(
+async def test_answers_merge_and_outcome_is_recorded(storage: SqlStorage) -> None:
+    def work(tx: Transaction) -> int:
+        lead, _ = tx.leads.add(new_lead(), "REF2345", NOW)
+        tx.leads.update_progress(lead.id, answers={"a": 1, "b": "x"}, now=NOW, started=True)
+        tx.leads.update_progress(
             lead.id,
             answers={"b": [1, 2]},
             now=NOW,
             consent=("May we call?", NOW),
             outcome=("qualified", 40, ["budget: +40"], True),
         )
-        await uow.commit()
-    async with SqlUnitOfWork(database) as uow:
-        stored = await uow.leads.get(lead.id)
+        return lead.id
+
+    lead_id = await storage.run(work)
+    stored = await storage.run(lambda tx: tx.leads.get(lead_id))
     assert stored is not None
     assert stored.answers == {"a": 1, "b": [1, 2]}
     assert stored.outcome == "qualified"
     assert stored.score == 40
 
 
-async def _outbox_items(database: Database, count: int) -> None:
-    async with SqlUnitOfWork(database) as uow:
+async def _queue(storage: SqlStorage, count: int) -> None:
+    def work(tx: Transaction) -> None:
         for number in range(count):
-            await uow.outbox.add(
+            tx.outbox.add(
                 kind="send_text",
                 idempotency_key=f"k{number}",
                 payload={"n": number},
                 due_at=NOW + timedelta(seconds=number),
                 now=NOW,
             )
-        await uow.commit()
+
+    await storage.run(work)
 
 
-async def test_claims_are_leases_in_due_order(database: Database) -> None:
-    await _outbox_items(database, 5)
+def _claim(at: object, limit: int = 10, lease: timedelta = timedelta(minutes=1)) -> object:
+    return lambda tx: tx.outbox.claim_due(at, limit, lease)
+
+
+async def test_claims_are_leases_in_due_order(storage: SqlStorage) -> None:
+    await _queue(storage, 5)
     later = NOW + timedelta(seconds=10)
-    async with SqlUnitOfWork(database) as uow:
-        first = await uow.outbox.claim_due(later, 3, timedelta(minutes=1))
-        second = await uow.outbox.claim_due(later, 3, timedelta(minutes=1))
-        await uow.commit()
+    first = await storage.run(_claim(later, 3))  # type: ignore[arg-type]
+    second = await storage.run(_claim(later, 3))  # type: ignore[arg-type]
     assert [item.payload["n"] for item in first] == [0, 1, 2]
     assert [item.payload["n"] for item in second] == [3, 4]
     assert {item.attempts for item in first + second} == {1}
-    async with SqlUnitOfWork(database) as uow:
-        assert await uow.outbox.claim_due(later, 10, timedelta(minutes=1)) == []
-        # a worker that died holding a lease: once it runs out, the rows are claimed again
-        expired = await uow.outbox.claim_due(later + timedelta(minutes=2), 10, timedelta(minutes=1))
-        await uow.commit()
+    assert await storage.run(_claim(later)) == []  # type: ignore[arg-type]
+    # a worker that died holding a lease: once it runs out, the rows are claimed again
+    expired = await storage.run(_claim(later + timedelta(minutes=2)))  # type: ignore[arg-type]
     assert len(expired) == 5
     assert {item.attempts for item in expired} == {2}
 
 
-async def test_items_not_yet_due_are_not_claimed(database: Database) -> None:
-    await _outbox_items(database, 3)
-    async with SqlUnitOfWork(database) as uow:
-        items = await uow.outbox.claim_due(NOW, 10, timedelta(minutes=1))
+async def test_items_not_yet_due_are_not_claimed(storage: SqlStorage) -> None:
+    await _queue(storage, 3)
+    items = await storage.run(_claim(NOW))  # type: ignore[arg-type]
     assert [item.payload["n"] for item in items] == [0]
 
 
-async def test_sent_retry_and_failed_are_recorded(database: Database) -> None:
-    await _outbox_items(database, 3)
-    async with SqlUnitOfWork(database) as uow:
-        items = await uow.outbox.claim_due(NOW + timedelta(seconds=5), 3, timedelta(minutes=1))
-        await uow.outbox.mark_sent(items[0], "provider-1", NOW)
-        await uow.outbox.retry_later(items[1], NOW + timedelta(minutes=5), "timeout")
-        await uow.outbox.mark_failed(items[2], "400 bad request", NOW)
-        await uow.commit()
+async def test_sent_retry_and_failed_are_recorded(storage: SqlStorage, database: Database) -> None:
+    await _queue(storage, 3)
+
+    def work(tx: Transaction) -> None:
+        items = tx.outbox.claim_due(NOW + timedelta(seconds=5), 3, timedelta(minutes=1))
+        tx.outbox.mark_sent(items[0], "provider-1", NOW)
+        tx.outbox.retry_later(items[1], NOW + timedelta(minutes=5), "timeout")
+        tx.outbox.mark_failed(items[2], "400 bad request", NOW)
+
+    await storage.run(work)
+    table = OutboxRow.__table__  # type: ignore[attr-defined]
     async with database.reading() as connection:
-        rows = (await connection.execute(select(OutboxRow.__table__).order_by("id"))).all()  # type: ignore[attr-defined]
+        rows = (await connection.execute(select(table).order_by(table.c.id))).all()
     assert [(r.status, r.provider_id, r.last_error) for r in rows] == [
         ("sent", "provider-1", None),
         ("pending", None, "timeout"),
@@ -143,33 +187,34 @@ async def test_sent_retry_and_failed_are_recorded(database: Database) -> None:
     assert rows[1].due_at == NOW + timedelta(minutes=5)
 
 
-async def test_two_workers_never_claim_the_same_row(database: Database) -> None:
+async def test_two_workers_never_claim_the_same_row(
+    storage: SqlStorage, database: Database
+) -> None:
     """PostgreSQL: SKIP LOCKED; SQLite: one writer at a time. Either way, disjoint claims."""
-    await _outbox_items(database, 40)
-    other = connect(database.url, schema=database.schema)  # a second worker: its own engine
+    await _queue(storage, 40)
+    other_database = connect(database.url, schema=database.schema)  # a second worker's engine
+    other = SqlStorage(other_database)
     try:
 
-        async def claim(db: Database) -> list[int]:
+        async def claim(worker: SqlStorage) -> list[int]:
             claimed: list[int] = []
             for _ in range(10):
-                async with SqlUnitOfWork(db) as uow:
-                    items = await uow.outbox.claim_due(
-                        NOW + timedelta(minutes=1), 3, timedelta(minutes=5)
-                    )
-                    await uow.commit()
+                items = await worker.run(
+                    _claim(NOW + timedelta(minutes=1), 3, timedelta(minutes=5))
+                )  # type: ignore[arg-type]
                 claimed.extend(item.id for item in items)
             return claimed
 
-        first, second = await asyncio.gather(claim(database), claim(other))
+        first, second = await asyncio.gather(claim(storage), claim(other))
     finally:
-        await other.dispose()
+        await other.close()
+        await other_database.dispose()
     assert len(first) + len(second) == 40
     assert not set(first) & set(second)
 
 
 async def test_embedded_database_upgrades_itself(tmp_path: Path) -> None:
-    path = tmp_path / "fresh.db"
-    database = connect(f"sqlite+aiosqlite:///{path}")
+    database = connect(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
     try:
         assert await current_revision(database) is None
         await ensure_current(database, auto_upgrade=True)

@@ -1,0 +1,128 @@
+"""Run a turn's work in one transaction: on PostgreSQL concurrently, on SQLite in one thread
+with the commits of concurrent turns grouped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from storage.bookkeeping import SqlReceipts, SqlScriptVersions, SqlTimers
+from storage.conversations import SqlConversationRepository, SqlTranscript
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, configure_sqlite_connection
+from storage.leads import SqlLeadRepository
+from storage.outbox import SqlOutbox
+
+T = TypeVar("T")
+GROUP_LIMIT = 64  # turns per grouped commit at most: bounds the latency a group adds
+
+
+class SqlTransaction:
+    """Implements bot.ports.Transaction over one connection in a transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.leads = SqlLeadRepository(connection)
+        self.conversations = SqlConversationRepository(connection)
+        self.transcript = SqlTranscript(connection)
+        self.outbox = SqlOutbox(connection)
+        self.receipts = SqlReceipts(connection)
+        self.timers = SqlTimers(connection)
+        self.scripts = SqlScriptVersions(connection)
+
+
+class SqlStorage:
+    """Implements bot.ports.Storage for a `Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._sqlite: _SqliteWriter | None = None
+        if database.dialect == "sqlite":
+            self._sqlite = _SqliteWriter(database.url)
+
+    async def run(self, work: Callable[[Any], T]) -> T:
+        if self._sqlite is not None:
+            return await self._sqlite.run(work)
+        async with self._database.engine.begin() as connection:
+            # run_sync lets synchronous repository code drive asyncpg: each statement still
+            # awaits the network, so other turns run meanwhile.
+            return await connection.run_sync(lambda sync: work(SqlTransaction(sync)))
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
+
+
+class _SqliteWriter:
+    """SQLite has one writer at a time, and each statement through aiosqlite costs a trip to
+    its thread. So the whole work of a turn runs in one trip to a thread of our own, and the
+    turns waiting meanwhile run in the same transaction, each in a savepoint, under one commit.
+    A turn's `run` returns only after that commit: nothing is acknowledged before it is
+    durable, and one turn's failure rolls back only its own savepoint."""
+
+    def __init__(self, url: str) -> None:
+        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+        self._engine: Engine = create_engine(
+            sync_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
+        event.listen(self._engine, "connect", _on_connect)
+        event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-sqlite")
+        self._queue: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
+        self._pump: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[Any], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
+            works = [work for work, _ in group]
+            try:
+                outcomes = await loop.run_in_executor(self._thread, self._run_group, works)
+            except BaseException as error:  # the commit itself failed: nobody is acknowledged
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _run_group(self, works: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with self._engine.begin() as connection:
+            transaction = SqlTransaction(connection)
+            for work in works:
+                savepoint = connection.begin_nested()
+                try:
+                    outcomes.append((True, work(transaction)))
+                    savepoint.commit()
+                except Exception as error:  # the caller gets it; the others go on
+                    savepoint.rollback()
+                    outcomes.append((False, error))
+        return outcomes
+
+    async def close(self) -> None:
+        while self._pump is not None and not self._pump.done():
+            await asyncio.sleep(0)
+        self._thread.shutdown(wait=True)
+        self._engine.dispose()
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    configure_sqlite_connection(dbapi_connection)
