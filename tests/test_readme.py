@@ -15,8 +15,10 @@ def _commands() -> list[str]:
 
 def test_readme_starts_with_the_two_commands() -> None:
     run, test = _commands()[:2]
-    assert "pip install" in run and "leadbot " in run
-    assert "pip install" in test and "pytest" in test
+    assert "pip install" in run
+    assert "leadbot " in run
+    assert "pip install" in test
+    assert "pytest" in test
 
 
 def test_ci_runs_the_readmes_test_command() -> None:
