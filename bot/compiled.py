@@ -150,6 +150,8 @@ def localized_texts(spec: Script) -> list[tuple[tuple[str | int, ...], Localized
     found: list[tuple[tuple[str | int, ...], LocalizedText]] = []
     if spec.greeting is not None:
         found.append((("greeting",), spec.greeting))
+    if spec.form_consent is not None:
+        found.append((("form_consent",), spec.form_consent))
     for index, question in enumerate(spec.questions):
         base: tuple[str | int, ...] = ("questions", index)
         for key in ("prompt", "retry", "help", "confirm"):

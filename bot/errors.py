@@ -51,3 +51,7 @@ class DeliveryError(BotError):
 
 class UnknownScriptError(BotError):
     """No script (or no stored version of it) has that id."""
+
+
+class ReferenceTakenError(BotError):
+    """The reference code chosen for a new lead belongs to another lead: choose another."""

@@ -18,9 +18,12 @@ from bot.state import ConversationState
 
 class LeadRepository(Protocol):
     def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
-        """Store a lead; on a repeated (source, external_id), return the stored one and False."""
+        """Store a lead; on a repeated (source, external_id), return the stored one and False.
+        Raises ReferenceTakenError when `reference` belongs to another lead."""
 
     def get(self, lead_id: int) -> Lead | None: ...
+
+    def by_reference(self, reference: str) -> Lead | None: ...
 
     def update_progress(
         self,
@@ -47,6 +50,9 @@ class ConversationRepository(Protocol):
         script_version: str,
         now: datetime,
     ) -> Conversation: ...
+
+    def find(self, lead_id: int, channel: str, channel_user_id: str) -> Conversation | None:
+        """The conversation this lead already has in this chat, if any."""
 
     def lock(self, conversation_id: int) -> Conversation | None:
         """Load a conversation and hold it for this transaction (a row lock where supported)."""

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.state import ConversationState
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One form submission as a source delivered it, before routing to a script.
+
+    `fields` are the form's answers keyed by leadbot's lead-field names where the source has a
+    standard name for them (first_name, last_name, name, email, phone, city, zip_code...), else by
+    the source's own key. `attribution` holds advertiser, campaign, ad group, ad and form ids and
+    names under the keys advertiser_id, advertiser_name, campaign_id, campaign_name, adgroup_id,
+    adgroup_name, ad_id, ad_name, form_id, form_name (only those the source gives), all strings.
+    """
+
+    source: str  # "tiktok", "google", "api:<name>", "form"
+    external_id: str  # the source's lead id, as a string (TikTok's exceed 2**53)
+    fields: Mapping[str, str]
+    raw: Mapping[str, Any]  # what the source sent for this lead, to keep
+    attribution: Mapping[str, str] = field(default_factory=dict)
+    submitted_at: datetime | None = None  # when the prospect submitted, if the source says
+    is_test: bool = False
+    consent_text: str | None = None  # what the prospect ticked on the form, word for word
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +46,7 @@ class NewLead:
     email: str | None = None
     language: str | None = None
     is_test: bool = False
+    consent_text: str | None = None  # agreed to when the form was submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +92,15 @@ class OutboxItem:
     attempts: int  # including the one now claimed
     conversation_id: int | None
     message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    """One message of a conversation, as stored."""
+
+    id: int
+    author: str  # prospect, bot, rep or system
+    text: str
+    options: Sequence[Mapping[str, str]]
+    question_id: str | None
+    status: str

@@ -31,6 +31,7 @@ from bot.locks import KeyedLocks
 from bot.ports import Storage, Transaction
 from bot.records import Conversation, Receipt
 from bot.state import ConversationState
+from bot.tokens import TokenError, TokenSigner, find_reference
 
 SEND_TEXT = "send_text"
 
@@ -98,6 +99,45 @@ class ConversationService:
         self._on_commit()
         return result
 
+    async def open(
+        self,
+        lead_id: int,
+        *,
+        channel: str,
+        channel_user_id: str,
+        language: str | None = None,
+        timezone: str | None = None,
+    ) -> TurnResult:
+        """The lead's conversation in this chat: started now, or the one it already has (then
+        the engine says "welcome back" and asks the pending question again)."""
+        # Two first opens at once (two tabs, a double tap) must not start two conversations.
+        async with self._locks.hold(("open", lead_id, channel, channel_user_id)):
+            existing = await self._storage.run(
+                lambda tx: tx.conversations.find(lead_id, channel, channel_user_id)
+            )
+            if existing is None:
+                return await self.start(
+                    lead_id,
+                    channel=channel,
+                    channel_user_id=channel_user_id,
+                    language=language,
+                    timezone=timezone,
+                )
+        return await self.handle(existing.id, ConversationStarted(language=language))
+
+    async def find_lead(self, token_or_text: str, signer: TokenSigner) -> int | None:
+        """The lead a chat's first message points at: a signed token (a deep link's payload),
+        or a reference code typed anywhere in it."""
+        try:
+            return signer.verify(token_or_text.strip(), self._clock())
+        except TokenError:
+            pass
+        code = find_reference(token_or_text)
+        if code is None:
+            return None
+        lead = await self._storage.run(lambda tx: tx.leads.by_reference(code))
+        return lead.id if lead is not None else None
+
     async def handle(
         self, conversation_id: int, inbound: Inbound, receipt: Receipt | None = None
     ) -> TurnResult:
@@ -133,7 +173,7 @@ def _save_turn(
     *,
     started: bool = False,
 ) -> None:
-    written = _transcript_line(inbound)
+    written = _transcript_line(inbound, transition.effects)
     if written is not None:
         author, text = written
         tx.transcript.add(
@@ -204,12 +244,18 @@ def _queue_text(
     )
 
 
-def _transcript_line(inbound: Inbound | None) -> tuple[str, str] | None:
+def _transcript_line(
+    inbound: Inbound | None, effects: tuple[Effect, ...]
+) -> tuple[str, str] | None:
     """How an inbound event reads in the transcript (author, text); timers leave no line."""
     match inbound:
         case TextReceived(text=text):
             return "prospect", text
-        case OptionPicked(value=value):
+        case OptionPicked(question_id=question, value=value):
+            # A tap reads as the option's label, as if the prospect had typed it.
+            for effect in effects:
+                if isinstance(effect, RecordAnswer) and effect.question_id == question:
+                    return "prospect", effect.display
             return "prospect", f"[tapped {value}]"
         case ContactShared(phone=phone):
             return "prospect", f"[shared contact {phone}]"

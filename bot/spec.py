@@ -281,6 +281,9 @@ class Script(Model):
     region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="phone region")
     lead_fields: list[Identifier | LeadFieldSpec] = Field(default_factory=list)
     greeting: LocalizedText | None = None
+    form_consent: LocalizedText | None = Field(
+        default=None, description="the hosted form's required consent checkbox text"
+    )
     questions: list[Question] = Field(min_length=1)
     scoring: list[ScoreRule] = Field(default_factory=list)
     outcomes: list[Outcome] = Field(min_length=1)

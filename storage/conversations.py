@@ -63,6 +63,21 @@ class SqlConversationRepository:
             new_id, lead_id, channel, channel_user_id, script_id, script_version, None, 0
         )
 
+    def find(self, lead_id: int, channel: str, channel_user_id: str) -> Conversation | None:
+        """The conversation this lead already has in this chat, if any (the newest)."""
+        query = (
+            select(C)
+            .where(
+                C.c.lead_id == lead_id,
+                C.c.channel == channel,
+                C.c.channel_user_id == channel_user_id,
+            )
+            .order_by(C.c.id.desc())
+            .limit(1)
+        )
+        row = self._connection.execute(query).first()
+        return _conversation(row) if row is not None else None
+
     def lock(self, conversation_id: int) -> Conversation | None:
         # FOR UPDATE holds the row on PostgreSQL until commit: a second worker handling the same
         # conversation waits here. SQLite ignores it; its writers are serialised anyway.

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
+from bot.errors import ReferenceTakenError
 from bot.records import Lead, NewLead
 from storage.sql import insert_ignoring_conflict
 from storage.tables import LeadRow
@@ -55,18 +56,24 @@ class SqlLeadRepository:
             "phone": lead.phone,
             "email": lead.email,
             "language": lead.language,
+            "consent_text": lead.consent_text,
+            "consent_at": lead.submitted_at if lead.consent_text else None,
             "answers": {},
             "reasons": [],
             "submitted_at": lead.submitted_at,
             "updated_at": now,
         }
         created = insert_ignoring_conflict(self._connection, T, values)
-        row = (
-            self._connection.execute(
-                select(T).where(T.c.source == lead.source, T.c.external_id == lead.external_id)
-            )
-        ).one()
+        query = select(T).where(T.c.source == lead.source, T.c.external_id == lead.external_id)
+        row = self._connection.execute(query).first()
+        if row is None:  # nothing inserted, and not because the lead exists: the code is taken
+            raise ReferenceTakenError(reference)
         return _lead(row), created
+
+    def by_reference(self, reference: str) -> Lead | None:
+        query = select(T).where(T.c.reference == reference.upper())
+        row = self._connection.execute(query).first()
+        return _lead(row) if row is not None else None
 
     def get(self, lead_id: int) -> Lead | None:
         row = (self._connection.execute(select(T).where(T.c.id == lead_id))).first()

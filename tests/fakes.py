@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.errors import ConcurrentUpdateError, DeliveryError
+from bot.errors import ConcurrentUpdateError, DeliveryError, ReferenceTakenError
 from bot.records import Conversation, Lead, NewLead, OutboxItem, Receipt
 from bot.state import ConversationState
 
@@ -35,6 +35,8 @@ class _Leads:
         for lead_id, row in self.data.leads.items():
             if (row["source"], row["external_id"]) == (lead.source, lead.external_id):
                 return self._lead(lead_id), False
+        if any(row["reference"] == reference for row in self.data.leads.values()):
+            raise ReferenceTakenError(reference)
         lead_id = len(self.data.leads) + 1
         self.data.leads[lead_id] = {
             "source": lead.source,
@@ -66,6 +68,12 @@ class _Leads:
 
     def get(self, lead_id: int) -> Lead | None:
         return self._lead(lead_id) if lead_id in self.data.leads else None
+
+    def by_reference(self, reference: str) -> Lead | None:
+        for lead_id, row in self.data.leads.items():
+            if row["reference"] == reference.upper():
+                return self._lead(lead_id)
+        return None
 
     def update_progress(
         self,
@@ -111,6 +119,14 @@ class _Conversations:
         )
         self.data.conversations[conversation.id] = conversation
         return conversation
+
+    def find(self, lead_id: int, channel: str, channel_user_id: str) -> Conversation | None:
+        found = [
+            c
+            for c in self.data.conversations.values()
+            if (c.lead_id, c.channel, c.channel_user_id) == (lead_id, channel, channel_user_id)
+        ]
+        return found[-1] if found else None
 
     def lock(self, conversation_id: int) -> Conversation | None:
         return self.data.conversations.get(conversation_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from bot.inbound import OptionPicked, TextReceived
 from bot.loader import load_script
 from bot.records import NewLead, Receipt
 from bot.service import ConversationService
+from bot.tokens import TokenSigner
 from storage.db import connect
 from storage.transactions import SqlStorage
 from tests.backends import BACKENDS, Backend, open_backend
@@ -98,7 +100,7 @@ async def test_turn_saves_transcript_answers_and_outbox_in_one_commit(backend: B
     assert result.state is not None
     assert result.state.answers == {"product": "a"}
     transcript = await backend.transcript(conversation_id)
-    assert transcript[-2:] == [("prospect", "[tapped a]", "received"), ("bot", "Budget?", "queued")]
+    assert transcript[-2:] == [("prospect", "Alpha", "received"), ("bot", "Budget?", "queued")]
     lead = await backend.storage.run(lambda tx: tx.leads.get(1))
     assert lead is not None
     assert lead.answers == {"product": "a"}
@@ -220,3 +222,40 @@ async def test_two_workers_hammering_one_conversation_lose_nothing(
                 f"{name}-{n}" for n in range(per_worker)
             ]
         assert await backend.version(conversation_id) == 1 + 4 * per_worker
+
+
+async def test_a_chat_finds_its_lead_by_token(backend: Backend) -> None:
+    signer = TokenSigner(b"s" * 32)
+    service = ConversationService(backend.storage, catalog(), FakeClock())
+    lead_id = await add_lead(backend)
+    token = signer.sign(lead_id, NOW)
+    assert await service.find_lead(token, signer) == lead_id
+    assert await service.find_lead(f"/start {token}".split()[1], signer) == lead_id
+    assert await service.find_lead("hello there", signer) is None
+    assert await service.find_lead(token[:-2] + "xx", signer) is None
+    expired = TokenSigner(b"s" * 32, lifetime=timedelta(seconds=-1)).sign(lead_id, NOW)
+    assert await service.find_lead(expired, signer) is None
+
+
+async def test_a_typed_reference_code_finds_the_lead(backend: Backend) -> None:
+    new = NewLead("api", "coded", "quote", NOW, {"first_name": "Ana"})
+    lead_id = await backend.storage.run(lambda tx: tx.leads.add(new, "K7Q2MX", NOW)[0].id)
+    service = ConversationService(backend.storage, catalog(), FakeClock())
+    assert (
+        await service.find_lead("Hi! My reference is k7q2mx, thanks", TokenSigner(b"x" * 32))
+        == lead_id
+    )
+    assert await service.find_lead("Hi! My reference is K7Q2MA", TokenSigner(b"x" * 32)) is None
+
+
+async def test_open_starts_once_then_welcomes_back(backend: Backend) -> None:
+    service = ConversationService(backend.storage, catalog(), FakeClock())
+    lead_id = await add_lead(backend)
+    first = await service.open(lead_id, channel="web", channel_user_id="lead-1")
+    await service.handle(first.conversation_id, TextReceived("alpha"))
+    again = await service.open(lead_id, channel="web", channel_user_id="lead-1")
+    assert again.conversation_id == first.conversation_id
+    texts = [line[1] for line in await backend.transcript(first.conversation_id)]
+    assert texts[-2:] == ["Welcome back!", "Budget?"]
+    elsewhere = await service.open(lead_id, channel="telegram", channel_user_id="42")
+    assert elsewhere.conversation_id != first.conversation_id

@@ -17,6 +17,7 @@ from bot.spec import json_schema
 from webhooks.chat import play
 from webhooks.cli_data import db, export
 from webhooks.scriptfiles import conversation_test_files, read_script, script_files
+from webhooks.serve import serve
 
 EXISTING = click.Path(exists=True, path_type=Path)
 
@@ -122,6 +123,7 @@ def test_command(paths: tuple[Path, ...], verbose: bool) -> None:
 
 
 main.add_command(db)
+main.add_command(serve)
 main.add_command(export)
 
 

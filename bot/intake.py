@@ -1,0 +1,102 @@
+"""Lead intake: route each submission to a script, normalise it, store it once, sign its token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.answers.contact import parse_email, parse_phone
+from bot.answers.result import Parsed
+from bot.catalog import ScriptCatalog
+from bot.errors import ReferenceTakenError
+from bot.ports import Storage, Transaction
+from bot.records import Lead, NewLead, Submission
+from bot.routing import RouteRule, route
+from bot.tokens import TokenSigner, new_reference
+
+_REFERENCE_TRIES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedLead:
+    lead_id: int
+    reference: str
+    token: str
+    script_id: str
+    created: bool  # False: a repeated delivery of a lead already stored
+
+
+class IntakeService:
+    def __init__(
+        self,
+        storage: Storage,
+        catalog: ScriptCatalog,
+        signer: TokenSigner,
+        clock: Callable[[], datetime],
+        *,
+        rules: Sequence[RouteRule] = (),
+        default_script: str,
+        reference: Callable[[], str] = new_reference,
+    ) -> None:
+        self._storage = storage
+        self._catalog = catalog
+        self._signer = signer
+        self._clock = clock
+        self._rules = tuple(rules)
+        self._default = default_script
+        self._reference = reference
+
+    def script_for(self, submission: Submission) -> str:
+        return route(self._rules, self._default, submission.source, submission.attribution)
+
+    async def submit(
+        self, submissions: Sequence[Submission], script_id: str | None = None
+    ) -> list[AcceptedLead]:
+        """Store a batch in one transaction; repeats come back as the lead already stored."""
+        now = self._clock()
+        leads = [self._new_lead(s, script_id or self.script_for(s), now) for s in submissions]
+
+        def work(tx: Transaction) -> list[tuple[Lead, bool]]:
+            return [self._add(tx, lead, now) for lead in leads]
+
+        stored = await self._storage.run(work)
+        return [
+            AcceptedLead(
+                lead.id, lead.reference, self._signer.sign(lead.id, now), lead.script_id, created
+            )
+            for lead, created in stored
+        ]
+
+    def _add(self, tx: Transaction, lead: NewLead, now: datetime) -> tuple[Lead, bool]:
+        for _attempt in range(_REFERENCE_TRIES):
+            try:
+                return tx.leads.add(lead, self._reference(), now)
+            except ReferenceTakenError:
+                continue  # about one chance in 800 million per lead stored: draw again
+        raise ReferenceTakenError("no free reference code after several draws")
+
+    def _new_lead(self, submission: Submission, script_id: str, now: datetime) -> NewLead:
+        script = self._catalog.current(script_id).script
+        fields = {key: value for key, value in submission.fields.items() if value}
+        phone = email = None
+        if raw_phone := fields.get("phone"):
+            parsed = parse_phone(raw_phone, region=script.spec.region)
+            phone = str(parsed.value) if isinstance(parsed, Parsed) else None
+        if raw_email := fields.get("email"):
+            parsed_email = parse_email(raw_email)
+            email = str(parsed_email.value) if isinstance(parsed_email, Parsed) else None
+        return NewLead(
+            source=submission.source,
+            external_id=submission.external_id,
+            script_id=script_id,
+            submitted_at=submission.submitted_at or now,
+            fields=fields,
+            raw=submission.raw,
+            attribution=submission.attribution,
+            phone=phone,
+            email=email,
+            language=fields.get("language"),
+            is_test=submission.is_test,
+            consent_text=submission.consent_text,
+        )

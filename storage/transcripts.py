@@ -1,0 +1,68 @@
+"""Reading transcripts for pages and consoles, outside any turn's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+
+from bot.records import TranscriptLine
+from storage.db import Database
+from storage.tables import ConversationRow, MessageRow
+
+C = ConversationRow.__table__  # type: ignore[attr-defined]
+M = MessageRow.__table__  # type: ignore[attr-defined]
+
+
+async def newest_conversation(
+    database: Database, *, lead_id: int, channel: str, channel_user_id: str
+) -> int | None:
+    """The lead's newest conversation in that chat, if one was opened."""
+    query = (
+        select(C.c.id)
+        .where(
+            C.c.lead_id == lead_id, C.c.channel == channel, C.c.channel_user_id == channel_user_id
+        )
+        .order_by(C.c.id.desc())
+        .limit(1)
+    )
+    async with database.reading() as connection:
+        found = (await connection.execute(query)).scalar()
+    return int(found) if found is not None else None
+
+
+async def transcript_after(
+    database: Database, conversation_id: int, after: int, limit: int
+) -> list[TranscriptLine]:
+    """Lines with an id above `after`, oldest first, at most `limit`."""
+    query = (
+        select(M.c.id, M.c.author, M.c.text, M.c.options, M.c.question_id, M.c.status)
+        .where(M.c.conversation_id == conversation_id, M.c.id > after)
+        .order_by(M.c.id)
+        .limit(limit)
+    )
+    async with database.reading() as connection:
+        rows = (await connection.execute(query)).all()
+    return [
+        TranscriptLine(r.id, r.author, r.text, r.options or [], r.question_id, r.status)
+        for r in rows
+    ]
+
+
+async def options_asked_before(
+    database: Database, conversation_id: int, message_id: int
+) -> list[Mapping[str, str]]:
+    """The options of the last question asked at or before `message_id`."""
+    query = (
+        select(M.c.options)
+        .where(
+            M.c.conversation_id == conversation_id,
+            M.c.id <= message_id,
+            M.c.author == "bot",
+            M.c.question_id.is_not(None),
+        )
+        .order_by(M.c.id.desc())
+        .limit(1)
+    )
+    async with database.reading() as connection:
+        return list((await connection.execute(query)).scalar() or [])

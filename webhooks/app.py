@@ -1,0 +1,163 @@
+"""The composition root: `create_app(settings)` wires storage, services and routes together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.engine import make_url
+
+from bot.catalog import LoadedScript, ScriptCatalog
+from bot.dispatcher import Dispatcher
+from bot.intake import IntakeService
+from bot.routing import RouteRule
+from bot.service import ConversationService
+from bot.tokens import TokenSigner
+from storage.db import connect
+from storage.migrate import ensure_current
+from storage.transactions import SqlStorage
+from webhooks import pages, webchat
+from webhooks.http import errors_as_json
+from webhooks.keys import (
+    CATALOG,
+    CONVERSATIONS,
+    DATABASE,
+    DISPATCHER,
+    INTAKE,
+    SETTINGS,
+    SIGNER,
+    STORAGE,
+    TEMPLATES,
+)
+from webhooks.routes import intake, ops
+from webhooks.scriptfiles import read_script, script_files
+from webhooks.senders import ChannelSender
+from webhooks.settings import Settings, SettingsError
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Everything that can be checked before serving is checked here, once: scripts, routes,
+    secrets. Resources (database, dispatcher) open in cleanup contexts when the app starts."""
+    catalog = load_catalog(settings)
+    app = web.Application(middlewares=[errors_as_json], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[CATALOG] = catalog
+    app[SIGNER] = TokenSigner(_secret_key(settings), settings.token_lifetime)
+    app[TEMPLATES] = Environment(
+        loader=PackageLoader("webhooks", "templates"),
+        autoescape=select_autoescape(["html"]),
+        enable_async=False,
+    )
+    app.cleanup_ctx.append(_storage_context)
+    app.cleanup_ctx.append(_dispatcher_context)
+    intake.setup(app)
+    pages.setup(app)
+    webchat.setup(app)
+    ops.setup(app)
+    return app
+
+
+def load_catalog(settings: Settings) -> ScriptCatalog:
+    """The scripts from settings (or the examples shipped inside the package), all checked."""
+    sources = settings.scripts or [Path(str(importlib.resources.files("webhooks") / "examples"))]
+    loaded: list[LoadedScript] = []
+    problems: list[str] = []
+    for path in script_files(sources):
+        if not path.exists():
+            problems.append(f"{path}: no such file")
+            continue
+        result = read_script(path)
+        if result.script is None:
+            problems.extend(problem.render() for problem in result.errors)
+        else:
+            loaded.append(LoadedScript(result.script, path.read_text(encoding="utf-8")))
+    if problems:
+        raise SettingsError("scripts do not load:\n  " + "\n  ".join(problems))
+    if not loaded:
+        raise SettingsError("no scripts found: set scripts (LEADBOT_SCRIPTS) to files or folders")
+    catalog = ScriptCatalog(loaded)
+    known = set(catalog.ids())
+    wanted = {settings.default_script} | {r.script for r in settings.routes}
+    wanted |= {relay.script for relay in settings.relays.values()}
+    unknown = sorted(s for s in wanted if s is not None and s not in known)
+    if unknown:
+        raise SettingsError(
+            f"unknown script(s) {', '.join(unknown)} in default_script, routes or relays "
+            f"(loaded: {', '.join(sorted(known))})"
+        )
+    return catalog
+
+
+def default_script(settings: Settings, catalog: ScriptCatalog) -> str:
+    return settings.default_script or catalog.ids()[0]
+
+
+def route_rules(settings: Settings) -> list[RouteRule]:
+    rules = [RouteRule(**route.model_dump()) for route in settings.routes]
+    rules += [
+        RouteRule(script=relay.script, source=f"api:{name}")
+        for name, relay in settings.relays.items()
+        if relay.script is not None
+    ]
+    return rules
+
+
+def _secret_key(settings: Settings) -> bytes:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    if not settings.embedded:
+        raise SettingsError(
+            "secret_key (LEADBOT_SECRET_KEY): required with PostgreSQL, the same on every "
+            "worker; it signs the links that bring prospects into chat"
+        )
+    # Embedded mode: one key, kept beside the database, so links survive restarts.
+    database = make_url(settings.database_url).database or "leadbot.db"
+    path = Path(database).with_suffix(".secret") if database != ":memory:" else None
+    if path is None:
+        return secrets.token_bytes(32)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+async def _storage_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    database = connect(settings.database_url)
+    await ensure_current(database, auto_upgrade=settings.embedded)
+    storage = SqlStorage(database)
+    app[DATABASE] = database
+    app[STORAGE] = storage
+    dispatcher = Dispatcher(storage, {"send_text": ChannelSender(app)}, now)
+    app[DISPATCHER] = dispatcher
+    app[CONVERSATIONS] = ConversationService(storage, app[CATALOG], now, on_commit=dispatcher.wake)
+    app[INTAKE] = IntakeService(
+        storage,
+        app[CATALOG],
+        app[SIGNER],
+        now,
+        rules=route_rules(settings),
+        default_script=default_script(settings, app[CATALOG]),
+    )
+    yield
+    await storage.close()
+    await database.dispose()
+
+
+async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[DISPATCHER].run(), name="leadbot-dispatcher")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

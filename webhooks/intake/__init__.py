@@ -1,0 +1,1 @@
+"""Lead intake: verify, then parse each source's webhook into `Submission`s."""

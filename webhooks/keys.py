@@ -1,0 +1,25 @@
+"""Typed keys for what the application holds (aiohttp's "no singletons": state on the app)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from jinja2 import Environment
+
+from bot.catalog import ScriptCatalog
+from bot.dispatcher import Dispatcher
+from bot.intake import IntakeService
+from bot.service import ConversationService
+from bot.tokens import TokenSigner
+from storage.db import Database
+from storage.transactions import SqlStorage
+from webhooks.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CATALOG = web.AppKey("catalog", ScriptCatalog)
+SIGNER = web.AppKey("signer", TokenSigner)
+TEMPLATES = web.AppKey("templates", Environment)
+DATABASE = web.AppKey("database", Database)
+STORAGE = web.AppKey("storage", SqlStorage)
+CONVERSATIONS = web.AppKey("conversations", ConversationService)
+INTAKE = web.AppKey("intake", IntakeService)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

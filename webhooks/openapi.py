@@ -1,0 +1,549 @@
+"""The OpenAPI 3.1 description of every public endpoint, served at /openapi.json."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from webhooks.pages import ATTRIBUTION_KEYS
+from webhooks.settings import Settings
+
+Json = dict[str, Any]
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+TEXT = {"type": "string"}
+APPS = ["telegram", "whatsapp", "sms", "tiktok", "messenger", "web"]
+MESSAGE = {"$ref": "#/components/schemas/ChatMessage"}
+FORM_FIELDS: Json = {
+    "type": "object",
+    "description": (
+        "The script's form fields by name (first_name, phone, email...), `_consent=yes` when "
+        "the script asks for consent, and the hidden `_nonce`, `_lang` and `_<attribution>`."
+    ),
+    "additionalProperties": {"type": "string"},
+    "properties": {
+        "first_name": TEXT,
+        "phone": TEXT,
+        "email": TEXT,
+        "_consent": {"type": "string", "enum": ["yes"]},
+        "_nonce": TEXT,
+        "_lang": TEXT,
+    },
+}
+
+
+def _json(schema: Json) -> Json:
+    return {"application/json": {"schema": schema}}
+
+
+def _html(description: str) -> Json:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _error(description: str, *, html: bool = False) -> Json:
+    content = _json(ERROR)
+    if html:  # pages answer people with a page, programs with JSON
+        content["text/html"] = {"schema": {"type": "string"}}
+    return {"description": description, "content": content}
+
+
+def _errors(*statuses: int, html: bool = False) -> Json:
+    descriptions = {
+        400: "The request is malformed or names something invalid (the message says what)",
+        401: "Missing or wrong credentials or signature",
+        404: "Not found, or not enabled on this server",
+        410: "The link has expired",
+        413: "The body is larger than this server accepts",
+        415: "The body is not of the content type this endpoint reads",
+        429: "Too many requests from this client: try again later",
+    }
+    return {str(status): _error(descriptions[status], html=html) for status in statuses}
+
+
+def _param(name: str, where: str, schema: Json, description: str = "") -> Json:
+    parameter: Json = {"name": name, "in": where, "schema": schema}
+    if where == "path":
+        parameter["required"] = True
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+AFTER = {
+    "name": "after",
+    "in": "query",
+    "description": "The id of the last message already shown",
+    "schema": {"type": "integer", "minimum": 0, "default": 0},
+}
+
+
+def _token() -> Json:
+    text = {"type": "string", "minLength": 1}
+    return _param("token", "path", text, "The signed link token of a lead")
+
+
+SCHEMAS: Json = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "examples": ["bad_signature"]},
+                    "message": {"type": "string", "examples": ["signature does not match"]},
+                },
+            }
+        },
+    },
+    "AcceptedLeads": {
+        "type": "object",
+        "required": ["accepted", "leads"],
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 0},
+            "leads": {"type": "array", "items": {"$ref": "#/components/schemas/AcceptedLead"}},
+        },
+    },
+    "AcceptedLead": {
+        "type": "object",
+        "required": ["id", "reference", "created", "script", "chooser_url", "links"],
+        "properties": {
+            "id": {"type": "integer"},
+            "reference": {"type": "string", "description": "Short code the prospect may quote"},
+            "created": {"type": "boolean", "description": "false: a repeated delivery"},
+            "script": {"type": "string"},
+            "chooser_url": {"type": "string", "format": "uri"},
+            "links": {
+                "type": "object",
+                "description": "Chat app -> deep link that opens the conversation",
+                "additionalProperties": {"type": "string"},
+            },
+        },
+    },
+    "TikTokDelivery": {
+        "type": "object",
+        "required": ["object"],
+        "properties": {
+            "request_id": {"type": ["integer", "string"]},
+            "object": {
+                "type": ["integer", "string"],
+                "description": "1 = leads; other kinds are acknowledged and ignored",
+            },
+            "time": {"type": ["integer", "string"]},
+            "entry": {
+                "type": "array",
+                "maxItems": 1000,
+                "items": {"$ref": "#/components/schemas/TikTokLead"},
+            },
+        },
+    },
+    "TikTokLead": {
+        "type": "object",
+        "required": ["id"],
+        "properties": {
+            "id": {"type": ["integer", "string"], "description": "The lead id (dedupe key)"},
+            "lead_source": {"type": "string"},
+            "page_id": {"type": ["integer", "string"]},
+            "page_name": {"type": "string"},
+            "advertiser_id": {"type": ["integer", "string"]},
+            "campaign_id": {"type": ["integer", "string"]},
+            "adgroup_id": {"type": ["integer", "string"]},
+            "ad_id": {"type": ["integer", "string"]},
+            "create_time": {"type": ["integer", "string"]},
+            "changes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field"],
+                    "properties": {"field": {"type": "string"}, "value": {}},
+                },
+            },
+        },
+    },
+    "GoogleLead": {
+        "type": "object",
+        "required": ["google_key", "lead_id"],
+        "properties": {
+            "google_key": {"type": "string", "description": "The secret configured for the form"},
+            "lead_id": {"type": ["string", "integer"]},
+            "user_column_data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "column_id": {"type": "string", "examples": ["PHONE_NUMBER"]},
+                        "column_name": {"type": "string"},
+                        "string_value": {"type": "string"},
+                    },
+                },
+            },
+            "form_id": {"type": ["string", "integer"]},
+            "campaign_id": {"type": ["string", "integer"]},
+            "adgroup_id": {"type": ["string", "integer"]},
+            "creative_id": {"type": ["string", "integer"]},
+            "gcl_id": {"type": "string"},
+            "api_version": {"type": "string"},
+            "lead_submit_time": {"type": "string"},
+            "is_test": {"type": ["boolean", "string"]},
+        },
+    },
+    "RelayLead": {
+        "type": "object",
+        "description": (
+            "One flat lead. Keys are the sender's; the relay's `mapping` setting names which "
+            "key is the phone, the email and so on. The id is `id` (or the relay's `id_field`, "
+            "`external_id`, `lead_id`)."
+        ),
+        "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        "examples": [{"id": "zap-1", "first_name": "Ana", "phone": "+34612345678"}],
+    },
+    "ChatMessage": {
+        "type": "object",
+        "required": ["id", "author", "text", "options", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "author": {"type": "string", "enum": ["prospect", "bot", "rep", "system"]},
+            "text": {"type": "string"},
+            "options": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["value", "label"],
+                    "properties": {"value": {"type": "string"}, "label": {"type": "string"}},
+                },
+            },
+            "status": {"type": "string"},
+        },
+    },
+    "ChatReply": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["text", "client_id"],
+                "properties": {
+                    "text": {"type": "string", "minLength": 1},
+                    "client_id": {"type": "string", "description": "Dedupes a resent message"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["option", "question_id", "client_id"],
+                "properties": {
+                    "option": {"type": "string"},
+                    "question_id": {"type": "string"},
+                    "client_id": {"type": "string"},
+                },
+            },
+        ]
+    },
+}
+
+SECURITY_SCHEMES: Json = {
+    "tiktokOpenSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Open-Signature",
+        "description": "Lowercase hex HMAC-SHA256 of the body (non-ASCII escaped), app secret",
+    },
+    "tiktokSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "TikTok-Signature",
+        "description": 't=<unix seconds>,s=<hex HMAC-SHA256 of "<t>.<body>">, app secret',
+    },
+    "relayApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "relayBearer": {"type": "http", "scheme": "bearer", "description": "The API key as a token"},
+    "relaySignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Leadbot-Signature",
+        "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with the hmac_secret>",
+    },
+}
+
+
+def _intake(summary: str, description: str, body: Json, security: list[Json]) -> Json:
+    operation: Json = {
+        "tags": ["intake"],
+        "summary": summary,
+        "description": description,
+        "requestBody": {"required": True, "content": _json(body)},
+        "responses": {
+            "200": {
+                "description": "Every lead was already stored (repeated delivery)",
+                "content": _json({"$ref": "#/components/schemas/AcceptedLeads"}),
+            },
+            "201": {
+                "description": "Stored; the prospect can now be brought into chat",
+                "content": _json({"$ref": "#/components/schemas/AcceptedLeads"}),
+            },
+            **_errors(400, 401, 404, 413, 415),
+        },
+    }
+    if security:
+        operation["security"] = security
+    return operation
+
+
+def _paths() -> Json:
+    redirect = {
+        "headers": {"Location": {"schema": {"type": "string"}}},
+    }
+    return {
+        "/leads/tiktok": {
+            "post": {
+                "operationId": "tiktokLeads",
+                **_intake(
+                    "TikTok Instant Form leads (lead webhook)",
+                    "Enabled by tiktok.app_secret. Up to 1,000 leads a delivery; deduped on "
+                    "the lead id. Either signature header is accepted.",
+                    {"$ref": "#/components/schemas/TikTokDelivery"},
+                    [{"tiktokOpenSignature": []}, {"tiktokSignature": []}],
+                ),
+            }
+        },
+        "/leads": {
+            "post": {
+                "operationId": "relayLeads",
+                "parameters": [
+                    _param("source", "query", TEXT, "The relay (optional when only one is set)"),
+                    _param("script", "query", TEXT, "The script, else routes and default decide"),
+                ],
+                **_intake(
+                    "One lead as flat JSON (Zapier, LeadsBridge, Make, your API)",
+                    "Enabled by relays.<name>. Deduped on (source, id).",
+                    {"$ref": "#/components/schemas/RelayLead"},
+                    [{"relayApiKey": []}, {"relayBearer": []}, {"relaySignature": []}],
+                ),
+            }
+        },
+        "/leads/google": {
+            "post": {
+                "operationId": "googleLeads",
+                **_intake(
+                    "Google Ads lead form webhook",
+                    "Enabled by google.key; authenticated by the google_key in the body.",
+                    {"$ref": "#/components/schemas/GoogleLead"},
+                    [],
+                ),
+            }
+        },
+        "/f/{script}": {
+            "parameters": [_param("script", "path", {"type": "string", "minLength": 1})],
+            "get": {
+                "operationId": "showForm",
+                "tags": ["pages"],
+                "summary": "The hosted lead form of a script",
+                "description": "utm_* and ad ids in the query are kept as the lead's attribution.",
+                "parameters": [_param(key, "query", TEXT) for key in ATTRIBUTION_KEYS],
+                "responses": {"200": _html("The form"), **_errors(404, html=True)},
+            },
+            "post": {
+                "operationId": "submitForm",
+                "tags": ["pages"],
+                "summary": "Submit the hosted form",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {"schema": FORM_FIELDS},
+                        "multipart/form-data": {"schema": FORM_FIELDS},
+                    },
+                },
+                "responses": {
+                    "303": {"description": "Stored: on to the chooser of chat apps", **redirect},
+                    "400": _error("The form again, saying what to correct", html=True),
+                    **_errors(404, 413, 429, html=True),
+                },
+            },
+        },
+        "/r/{token}": {
+            "get": {
+                "operationId": "chooser",
+                "tags": ["pages"],
+                "summary": "The chooser: which chat app to continue in",
+                "parameters": [_token()],
+                "responses": {"200": _html("The chooser page"), **_errors(404, 410, html=True)},
+            }
+        },
+        "/r/{token}/{app}": {
+            "get": {
+                "operationId": "openApp",
+                "tags": ["pages"],
+                "summary": "Redirect to the chat app's deep link",
+                "parameters": [_token(), _param("app", "path", {"type": "string", "enum": APPS})],
+                "responses": {
+                    "302": {"description": "To the app's deep link", **redirect},
+                    **_errors(404, 410, html=True),
+                },
+            }
+        },
+        "/chat/{token}": {
+            "get": {
+                "operationId": "webChat",
+                "tags": ["web chat"],
+                "summary": "The built-in web chat page (opens the conversation)",
+                "parameters": [_token()],
+                "responses": {"200": _html("The chat page"), **_errors(404, 410, html=True)},
+            }
+        },
+        "/chat/{token}/messages": {
+            "parameters": [_token()],
+            "get": {
+                "operationId": "chatMessages",
+                "tags": ["web chat"],
+                "summary": "The conversation's messages after a given id",
+                "parameters": [AFTER],
+                "responses": {
+                    "200": {
+                        "description": "Messages in order ([] before the chat is opened)",
+                        "content": _json({"type": "array", "items": MESSAGE}),
+                    },
+                    **_errors(400, 404, 410),
+                },
+            },
+            "post": {
+                "operationId": "chatReply",
+                "tags": ["web chat"],
+                "summary": "Send the prospect's reply: text, or a tapped option",
+                "requestBody": {
+                    "required": True,
+                    "content": _json({"$ref": "#/components/schemas/ChatReply"}),
+                },
+                "responses": {
+                    "202": {
+                        "description": "Taken: the bot's answer arrives as messages",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["ok"],
+                                "properties": {"ok": {"const": True}},
+                            }
+                        ),
+                    },
+                    **_errors(400, 404, 410, 413, 415),
+                },
+            },
+        },
+        "/chat/{token}/events": {
+            "get": {
+                "operationId": "chatEvents",
+                "tags": ["web chat"],
+                "summary": "New messages as server-sent events",
+                "description": (
+                    "Each event has the message id as `id:` and the message (a ChatMessage) "
+                    "as JSON `data:`. Resumes after `Last-Event-ID`, else after `after`."
+                ),
+                "parameters": [
+                    _token(),
+                    AFTER,
+                    _param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]*$"}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "An event stream that stays open",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(400, 404, 410),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "tags": ["operations"],
+                "summary": "Liveness: the process answers",
+                "responses": {
+                    "200": {
+                        "description": "Alive",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"const": "ok"}},
+                            }
+                        ),
+                    }
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "tags": ["operations"],
+                "summary": "Readiness: the database answers and its schema is current",
+                "responses": {
+                    "200": {
+                        "description": "Ready",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {
+                                    "status": {"const": "ready"},
+                                    "schema": {"type": "string"},
+                                },
+                            }
+                        ),
+                    },
+                    "503": _error(
+                        "Not ready: code database_unreachable or schema_outdated, and why"
+                    ),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "tags": ["operations"],
+                "summary": "Prometheus metrics (text format 0.0.4)",
+                "responses": {
+                    "200": {
+                        "description": "Metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "tags": ["operations"],
+                "summary": "This description",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": _json({"type": "object"}),
+                    }
+                },
+            }
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        return version("leadbot")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
+
+
+def openapi_document(settings: Settings) -> Json:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "leadbot",
+            "version": _version(),
+            "summary": "Lead-ad webhooks in, chat conversations out",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": settings.base_url}],
+        "paths": _paths(),
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def build_spec(settings: Settings) -> str:
+    """The document as JSON text, built once at start."""
+    return json.dumps(openapi_document(settings), indent=1)

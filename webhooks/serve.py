@@ -1,0 +1,46 @@
+"""`leadbot serve`: run the application until interrupted, then stop gracefully."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from webhooks.app import create_app
+from webhooks.settings import Settings, SettingsError, load_settings
+
+
+def banner(settings: Settings, host: str, port: int) -> str:
+    base = settings.base_url
+    lines = [
+        f"leadbot is serving on http://{host}:{port} (public URL {base})",
+        f"  database: {_safe_url(settings.database_url)}",
+        "  try it:",
+        f"    the hosted form:  {base}/f/{{script}}  (e.g. {base}/f/car-test-drive)",
+        f"    health:           {base}/healthz",
+        f"    API description:  {base}/openapi.json",
+    ]
+    return "\n".join(lines)
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command("serve")
+@click.option("--config", type=click.Path(path_type=Path), envvar="LEADBOT_CONFIG", default=None)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(config: Path | None, host: str, port: int) -> None:
+    """Run the server (SQLite and the example scripts when nothing is configured)."""
+    try:
+        settings = load_settings(config)
+        app = create_app(settings)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(banner(settings, host, port))
+    # run_app stops accepting on SIGINT/SIGTERM, lets in-flight requests finish (up to the
+    # timeout), then runs the cleanup contexts: dispatcher stopped, database closed.
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=30)
