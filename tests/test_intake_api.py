@@ -106,7 +106,7 @@ async def lead_count(client: Client) -> int:
 async def test_tiktok_lead_is_stored_with_attribution_and_routed(client: Client) -> None:
     body = tiktok_body(tiktok_entry())
     response = await client.post("/leads/tiktok", data=body, headers=signed(body))
-    assert response.status == 201
+    assert response.status == 200  # TikTok retries anything but a plain 200
     payload = await response.json()
     lead = payload["leads"][0]
     assert lead["created"] is True
@@ -148,7 +148,8 @@ async def test_tiktok_signature_variant_with_timestamp(client: Client) -> None:
         data=body,
         headers={"TikTok-Signature": f"t={stamp},s={digest}", "Content-Type": "application/json"},
     )
-    assert response.status == 201
+    assert response.status == 200
+    assert (await response.json())["leads"][0]["created"] is True
 
 
 async def test_a_batch_is_stored_in_one_go_and_a_repeat_creates_nothing(client: Client) -> None:
@@ -166,8 +167,10 @@ async def test_ten_identical_deliveries_at_once_make_one_lead(client: Client) ->
     responses = await asyncio.gather(
         *(client.post("/leads/tiktok", data=body, headers=signed(body)) for _ in range(10))
     )
-    assert sorted(r.status for r in responses) == [200] * 9 + [201]
-    ids = {(await r.json())["leads"][0]["id"] for r in responses}
+    assert {r.status for r in responses} == {200}
+    leads = [(await r.json())["leads"][0] for r in responses]
+    assert sorted(lead["created"] for lead in leads) == [False] * 9 + [True]
+    ids = {lead["id"] for lead in leads}
     assert len(ids) == 1
     assert await lead_count(client) == 1
 
@@ -244,7 +247,8 @@ def google_payload(**extra: Any) -> dict[str, Any]:
 
 async def test_google_test_lead_is_stored_and_marked(client: Client) -> None:
     response = await client.post("/leads/google", json=google_payload())
-    assert response.status == 201
+    assert response.status == 200
+    assert (await response.json())["leads"][0]["created"] is True
     async with client.app[DATABASE].reading() as connection:
         row = (await connection.execute(select(LeadRow.__table__))).one()  # type: ignore[attr-defined]
     assert row.is_test is True

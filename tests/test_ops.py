@@ -184,6 +184,18 @@ async def test_metrics_are_prometheus_text_with_latency_by_route_pattern(client:
     assert samples(body, "process_resident_memory_bytes")
 
 
+async def test_unusual_methods_share_one_label(client: Client) -> None:
+    for method in ("PROPFIND", "MKCOL", "PROPFIND"):
+        assert (await client.request(method, "/healthz")).status == 405
+    body = await (await client.get("/metrics")).text()
+    counts = {
+        (labels["route"], labels["method"], labels["status"]): value
+        for labels, value in samples(body, "leadbot_http_request_duration_seconds_count")
+    }
+    assert counts[("unmatched", "other", "405")] == 3
+    assert "PROPFIND" not in body
+
+
 async def test_refused_intake_is_counted_by_route_and_result(client: Client) -> None:
     response = await client.post(
         "/leads",

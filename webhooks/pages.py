@@ -128,11 +128,14 @@ def html_page(
     )
     response = web.Response(text=body, status=status, content_type="text/html")
     scripts = f"script-src 'nonce-{script_nonce}'; connect-src 'self'; " if script_nonce else ""
+    framers = " ".join(str(url).rstrip("/") for url in request.app[SETTINGS].form.frame_ancestors)
+    framers = framers or "'none'"  # only the sites the business named may show us in a frame
     response.headers.update(
         {
             # Inline styles only, and scripts only with this response's nonce.
             "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; {scripts}"
-            "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            "img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+            f"frame-ancestors {framers}",
             # Tokens ride in these URLs: never hand them to the apps and sites linked from here.
             "Referrer-Policy": "no-referrer",
             "X-Content-Type-Options": "nosniff",
@@ -236,6 +239,16 @@ def form_fields(script: CompiledScript, language: str, texts: Mapping[str, str])
         )
         fields.append(FormField(name, kind, shown, required))
     return fields
+
+
+def client_address(request: web.Request) -> str:
+    """Who is posting: behind a trusted load balancer, the first X-Forwarded-For address."""
+    remote = request.remote or "unknown"
+    if remote in request.app[SETTINGS].form.trusted_proxies:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return remote
 
 
 def consent_for(
@@ -356,7 +369,7 @@ async def submit_form(request: web.Request) -> web.Response:
     script = _script(request)
     if script is None:
         return message_page(request, 404, "not_found_title", "form_missing")
-    wait = request.app[FORM_LIMITER].hit(request.remote or "unknown")
+    wait = request.app[FORM_LIMITER].hit(client_address(request))
     if wait:
         response = message_page(request, 429, "too_many_title", "too_many")
         response.headers["Retry-After"] = str(math.ceil(wait))

@@ -12,7 +12,7 @@ TEST_SUFFIX = ".test.yaml"
 
 
 def is_test_file(path: Path) -> bool:
-    return path.name.endswith(TEST_SUFFIX)
+    return path.name.endswith((TEST_SUFFIX, ".test.yml"))
 
 
 def script_files(paths: Iterable[Path]) -> list[Path]:

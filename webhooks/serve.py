@@ -9,18 +9,18 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from webhooks.app import create_app
+from webhooks.keys import CATALOG
 from webhooks.settings import Settings, SettingsError, load_settings
 
 
-def banner(settings: Settings, host: str, port: int) -> str:
+def banner(settings: Settings, scripts: list[str], host: str, port: int) -> str:
     base = settings.base_url
     lines = [
         f"leadbot is serving on http://{host}:{port} (public URL {base})",
         f"  database: {_safe_url(settings.database_url)}",
-        "  try it:",
-        f"    the hosted form:  {base}/f/{{script}}  (e.g. {base}/f/car-test-drive)",
-        f"    health:           {base}/healthz",
-        f"    API description:  {base}/openapi.json",
+        "  try the whole flow: open a hosted form, submit it, pick the web chat:",
+        *(f"    {base}/f/{script}" for script in scripts),
+        f"  health: {base}/healthz   metrics: {base}/metrics   API: {base}/openapi.json",
     ]
     return "\n".join(lines)
 
@@ -37,10 +37,17 @@ def serve(config: Path | None, host: str, port: int) -> None:
     """Run the server (SQLite and the example scripts when nothing is configured)."""
     try:
         settings = load_settings(config)
+        if "public_url" not in settings.model_fields_set:
+            # Nobody said where the server is reached: then it is where it listens.
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+            settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
         app = create_app(settings)
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(banner(settings, host, port))
+    click.echo(banner(settings, app[CATALOG].ids(), host, port))
     # run_app stops accepting on SIGINT/SIGTERM, lets in-flight requests finish (up to the
     # timeout), then runs the cleanup contexts: dispatcher stopped, database closed.
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=30)
+    try:
+        web.run_app(app, host=host, port=port, print=None, shutdown_timeout=30)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -20,9 +24,13 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from pydantic_settings import (
+    SettingsError as SourceError,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.spec import Duration
 from storage.db import DEFAULT_URL, is_sqlite
 
 # What a database URL may name, and the async driver leadbot uses for each.
@@ -33,6 +41,20 @@ class SettingsError(Exception):
     """Settings that cannot be used; the message names each key and what is wrong."""
 
 
+def _not_empty(value: SecretStr) -> SecretStr:
+    # An empty secret would let anyone through (or fail every request): refuse it at start.
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty (leave the key out to turn this off)")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+# Ids in routes are text; YAML or JSON may well write them as numbers.
+IdText = Annotated[
+    str, BeforeValidator(lambda value: str(value) if isinstance(value, int) else value)
+]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,36 +62,48 @@ class Section(BaseModel):
 class TikTokSettings(Section):
     """TikTok lead webhooks (POST /leads/tiktok) and, later, TikTok Direct Messages."""
 
-    app_secret: SecretStr | None = None  # signs lead webhooks: enables /leads/tiktok
+    app_secret: Secret | None = None  # signs lead webhooks: enables /leads/tiktok
     api_url: AnyHttpUrl = AnyHttpUrl("https://business-api.tiktok.com")
     username: str | None = None  # the business account, for tiktok.me chooser links
 
 
 class GoogleSettings(Section):
-    key: SecretStr | None = None  # the google_key of the lead form webhook: enables /leads/google
+    key: Secret | None = None  # the google_key of the lead form webhook: enables /leads/google
 
 
 class RelaySettings(Section):
     """One sender of flat JSON leads on POST /leads (Zapier, LeadsBridge, Make, your API)."""
 
-    api_keys: list[SecretStr] = Field(default_factory=list)
-    hmac_secret: SecretStr | None = None
+    api_keys: list[Secret] = Field(default_factory=list)
+    hmac_secret: Secret | None = None
     mapping: dict[str, str] = Field(default_factory=dict)  # lead field -> the sender's key
     id_field: str = "id"
     script: str | None = None  # the script its leads get, unless a route says otherwise
+
+    @model_validator(mode="after")
+    def _authenticated(self) -> RelaySettings:
+        if not self.api_keys and self.hmac_secret is None:
+            raise ValueError(
+                "a relay needs api_keys or hmac_secret: leads are never taken unsigned"
+            )
+        return self
 
 
 class RouteSettings(Section):
     script: str
     source: str | None = None
-    form_id: str | None = None
-    campaign_id: str | None = None
-    adgroup_id: str | None = None
+    form_id: IdText | None = None
+    campaign_id: IdText | None = None
+    adgroup_id: IdText | None = None
 
 
 class FormSettings(Section):
     enabled: bool = True
     per_minute: int = Field(default=10, ge=1, description="submissions per client address")
+    # Sites allowed to show leadbot's pages in an iframe, e.g. ["https://www.example.com"].
+    frame_ancestors: list[AnyHttpUrl] = Field(default_factory=list)
+    # Addresses of your load balancers: behind them, the client is X-Forwarded-For's first.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class WebChatSettings(Section):
@@ -102,8 +136,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_URL
     public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
-    secret_key: SecretStr | None = None  # signs lead tokens; embedded mode keeps one on disk
-    token_lifetime: timedelta = timedelta(days=30)
+    secret_key: Secret | None = None  # signs lead tokens; embedded mode keeps one on disk
+    token_lifetime: Duration = timedelta(days=30)
     scripts: list[Path] = Field(default_factory=list)  # files or folders; empty: the examples
     default_script: str | None = None  # empty: the first script
     routes: list[RouteSettings] = Field(default_factory=list)
@@ -118,6 +152,14 @@ class Settings(BaseSettings):
     messenger: MessengerSettings = MessengerSettings()
     log_format: str = Field(default="json", pattern="^(json|text)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("relays", mode="before")
+    @classmethod
+    def _relay_names_in_lower_case(cls, value: object) -> object:
+        # Environment variable names arrive in lower case; the file's "Zapier" is the same relay.
+        if isinstance(value, dict):
+            return {str(name).lower(): relay for name, relay in value.items()}
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -169,6 +211,11 @@ def load_settings(config_file: Path | None = None) -> Settings:
         return FromFile()
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
+    except SourceError as error:  # e.g. a list or mapping in an environment variable
+        raise SettingsError(
+            f"{error}: lists and mappings in environment variables are JSON, "
+            """e.g. LEADBOT_RELAYS__ZAPIER__API_KEYS='["key"]'"""
+        ) from None
 
 
 def _describe(error: ValidationError) -> str:

@@ -89,6 +89,8 @@ def test_a_test_lead_is_parsed_and_marked() -> None:
     assert submission.is_test is True
     assert submission.fields == {
         "name": "Ana Ruiz",
+        "first_name": "Ana",  # split from the full name, as for TikTok
+        "last_name": "Ruiz",
         "email": "ana@example.com",
         "phone": "+34612345678",
         "zip_code": "28013",
@@ -271,6 +273,8 @@ def test_other_columns_are_keyed_by_their_name_else_their_id() -> None:
         "budget_eur": "5000",
         "vehicle_model": "Y",
         "name": "Ana Ruiz",
+        "first_name": "Ana",
+        "last_name": "Ruiz",
     }
 
 

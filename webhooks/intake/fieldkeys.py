@@ -54,3 +54,12 @@ class FieldCollector:
         self._next_suffix[key] = number
         self.values[candidate] = value
         return candidate
+
+
+def split_full_name(fields: dict[str, str]) -> None:
+    """Fill first_name/last_name from a full name when the form did not ask for them: the first
+    word, then the rest (a guess that suits most Western names; scripts may ask to confirm)."""
+    words = fields.get("name", "").split(None, 1)
+    if len(words) == 2:
+        fields.setdefault("first_name", words[0])
+        fields.setdefault("last_name", words[1].strip())

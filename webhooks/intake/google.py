@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 
 from webhooks.intake.common import IntakeError, Submission
-from webhooks.intake.fieldkeys import FieldCollector, slug
+from webhooks.intake.fieldkeys import FieldCollector, slug, split_full_name
 from webhooks.intake.headers import comparable
 from webhooks.intake.payload import answer_text, has_text, invalid, load_json, scalar_text
 from webhooks.intake.timestamps import parse_time
@@ -116,7 +116,9 @@ def _fields(columns: object) -> dict[str, str]:
     # After the loop, so EMAIL wins over WORK_EMAIL whichever comes first.
     for stand_in, own_key, text in stand_ins:
         collector.add(own_key if stand_in in collector.values else stand_in, text)
-    return collector.values
+    fields = collector.values
+    split_full_name(fields)
+    return fields
 
 
 def _attribution(document: dict[str, object]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from webhooks.intake.common import IntakeError, Submission
-from webhooks.intake.fieldkeys import FieldCollector, slug
+from webhooks.intake.fieldkeys import FieldCollector, slug, split_full_name
 from webhooks.intake.headers import header, hex_digest, key_bytes
 from webhooks.intake.payload import answer_text, has_text, invalid, load_json, scalar_text
 from webhooks.intake.timestamps import parse_time
@@ -243,17 +243,8 @@ def _fields(changes: object, path: str) -> dict[str, str]:
         key = slug(label)
         collector.add(_STANDARD_FIELDS.get(key, key), text)
     fields = collector.values
-    _split_name(fields)
+    split_full_name(fields)
     return fields
-
-
-def _split_name(fields: dict[str, str]) -> None:
-    """Fill first_name/last_name from a full name when the form did not ask for them: the first
-    word, then the rest (a guess that suits most Western names; scripts may ask to confirm)."""
-    words = fields.get("name", "").split(None, 1)
-    if len(words) == 2:
-        fields.setdefault("first_name", words[0])
-        fields.setdefault("last_name", words[1].strip())
 
 
 def _attribution(entry: dict[str, object]) -> dict[str, str]:

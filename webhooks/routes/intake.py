@@ -44,7 +44,7 @@ async def tiktok_leads(request: web.Request) -> web.Response:
         count_intake(request.app, "tiktok", error.code)
         return json_error(error.status, error.code, error.message)
     accepted = await request.app[INTAKE].submit(submissions)
-    return _accepted(request, "tiktok", accepted)
+    return _accepted(request, "tiktok", accepted, created_status=200)
 
 
 async def google_leads(request: web.Request) -> web.Response:
@@ -58,7 +58,7 @@ async def google_leads(request: web.Request) -> web.Response:
         count_intake(request.app, "google", error.code)
         return json_error(error.status, error.code, error.message)
     accepted = await request.app[INTAKE].submit([submission])
-    return _accepted(request, "google", accepted)
+    return _accepted(request, "google", accepted, created_status=200)
 
 
 async def relay_leads(request: web.Request) -> web.Response:
@@ -97,7 +97,11 @@ async def relay_leads(request: web.Request) -> web.Response:
     return _accepted(request, f"api:{name}", accepted)
 
 
-def _accepted(request: web.Request, source: str, accepted: list[AcceptedLead]) -> web.Response:
+def _accepted(
+    request: web.Request, source: str, accepted: list[AcceptedLead], created_status: int = 201
+) -> web.Response:
+    """Providers (TikTok, Google) get 200 whatever happened, as they expect; the API says 201
+    when it stored something new."""
     for lead in accepted:
         count_intake(request.app, source, "created" if lead.created else "duplicate")
     base = request.app[SETTINGS].base_url
@@ -112,5 +116,5 @@ def _accepted(request: web.Request, source: str, accepted: list[AcceptedLead]) -
         }
         for lead in accepted
     ]
-    status = 201 if any(lead.created for lead in accepted) else 200
+    status = created_status if any(lead.created for lead in accepted) else 200
     return web.json_response({"accepted": len(leads), "leads": leads}, status=status)
