@@ -7,7 +7,7 @@ this one, so the two do not share a core), and gets the same warm-up and the sam
 - leadbot: the real `create_app(settings)` with one relay (API key), writing JSON access lines
   to a file as `leadbot serve` writes them to stderr (`--no-logs` leaves logging unconfigured);
 - baseline: a bare aiohttp app whose handler reads the JSON body and inserts it as one row
-  into SQLite (the stdlib driver, in one thread, WAL and synchronous=NORMAL as leadbot sets
+  into SQLite (the stdlib driver, in one thread, WAL and synchronous=FULL as leadbot sets
   them), committing once per request: the least a durable intake costs;
 - baseline-aiosqlite: the same with aiosqlite (two trips to its thread: insert, commit), for
   context: what the usual async SQLite driver costs;
@@ -146,7 +146,7 @@ def aiosqlite_app(folder: Path) -> web.Application:
 
 _SCHEMA = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
+    "PRAGMA synchronous=FULL",
     "CREATE TABLE IF NOT EXISTS leads "
     "(id INTEGER PRIMARY KEY, external_id TEXT UNIQUE NOT NULL, body BLOB NOT NULL)",
 )

@@ -42,6 +42,7 @@ class TurnResult:
     applied: bool  # False: a duplicate delivery, acknowledged and ignored
     state: ConversationState | None
     effects: tuple[Effect, ...] = ()
+    channel: str = ""
 
 
 class ConversationService:
@@ -53,11 +54,13 @@ class ConversationService:
         catalog: ScriptCatalog,
         clock: Callable[[], datetime],
         on_commit: Callable[[], None] = lambda: None,
+        on_turn: Callable[[str], None] = lambda channel: None,
     ) -> None:
         self._storage = storage
         self._catalog = catalog
         self._clock = clock
         self._on_commit = on_commit  # e.g. wake the dispatcher: there is work in the outbox
+        self._on_turn = on_turn  # e.g. count turns per channel
         self._locks = KeyedLocks()
 
     @property
@@ -93,10 +96,11 @@ class ConversationService:
             started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
             transition = step(loaded.script, None, started, now)
             _save_turn(tx, conversation, transition, None, now, started=True)
-            return TurnResult(conversation.id, True, transition.state, transition.effects)
+            return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
         result = await self._storage.run(work)
         self._on_commit()
+        self._on_turn(channel)
         return result
 
     async def open(
@@ -154,13 +158,16 @@ class ConversationService:
             )
             transition = step(script, conversation.state, inbound, now)
             _save_turn(tx, conversation, transition, inbound, now)
-            return TurnResult(conversation_id, True, transition.state, transition.effects)
+            return TurnResult(
+                conversation_id, True, transition.state, transition.effects, conversation.channel
+            )
 
         async with self._locks.hold(conversation_id):
             now = self._clock()
             result = await self._storage.run(work)
         if result.applied:
             self._on_commit()
+            self._on_turn(result.channel)
         return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, update
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from bot.errors import ReferenceTakenError
 from bot.records import Lead, NewLead
-from storage.sql import insert_ignoring_conflict
+from storage.sql import insert_returning_id
 from storage.tables import LeadRow
 
 T = LeadRow.__table__  # type: ignore[attr-defined]
@@ -63,12 +64,14 @@ class SqlLeadRepository:
             "submitted_at": lead.submitted_at,
             "updated_at": now,
         }
-        created = insert_ignoring_conflict(self._connection, T, values)
+        new_id = insert_returning_id(self._connection, T, values)
+        if new_id is not None:
+            return _lead(SimpleNamespace(id=new_id, outcome=None, score=None, **values)), True
         query = select(T).where(T.c.source == lead.source, T.c.external_id == lead.external_id)
         row = self._connection.execute(query).first()
         if row is None:  # nothing inserted, and not because the lead exists: the code is taken
             raise ReferenceTakenError(reference)
-        return _lead(row), created
+        return _lead(row), False
 
     def by_reference(self, reference: str) -> Lead | None:
         query = select(T).where(T.c.reference == reference.upper())

@@ -59,9 +59,13 @@ class SqlStorage:
 class _SqliteWriter:
     """SQLite has one writer at a time, and each statement through aiosqlite costs a trip to
     its thread. So the whole work of a turn runs in one trip to a thread of our own, and the
-    turns waiting meanwhile run in the same transaction, each in a savepoint, under one commit.
-    A turn's `run` returns only after that commit: nothing is acknowledged before it is
-    durable, and one turn's failure rolls back only its own savepoint."""
+    turns waiting meanwhile run in the same transaction under one commit (one fsync). A turn's
+    `run` returns only after that commit: nothing is acknowledged before it is durable.
+
+    If one work in a group raises, the group's transaction is rolled back and each work runs
+    again in a transaction of its own, so one turn's failure never takes the others with it.
+    (Savepoints would give the same isolation, but cost more than the work of a lead itself;
+    a work is a function of the database it reads, so running it again is safe.)"""
 
     def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
@@ -104,18 +108,21 @@ class _SqliteWriter:
                     future.set_exception(value)
 
     def _run_group(self, works: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
-        with self._engine.begin() as connection:
-            transaction = SqlTransaction(connection)
-            for work in works:
-                savepoint = connection.begin_nested()
-                try:
-                    outcomes.append((True, work(transaction)))
-                    savepoint.commit()
-                except Exception as error:  # the caller gets it; the others go on
-                    savepoint.rollback()
-                    outcomes.append((False, error))
-        return outcomes
+        if len(works) > 1:
+            try:
+                with self._engine.begin() as connection:
+                    transaction = SqlTransaction(connection)
+                    return [(True, work(transaction)) for work in works]
+            except Exception:  # noqa: S110  (rolled back: each work runs alone below)
+                pass
+        return [self._run_alone(work) for work in works]
+
+    def _run_alone(self, work: Callable[[Any], Any]) -> tuple[bool, Any]:
+        try:
+            with self._engine.begin() as connection:
+                return True, work(SqlTransaction(connection))
+        except Exception as error:  # the caller gets it
+            return False, error
 
     async def close(self) -> None:
         while self._pump is not None and not self._pump.done():

@@ -404,3 +404,25 @@ def test_text_format_and_reconfiguring_replaces_the_handler() -> None:
     ), line
     with pytest.raises(ValueError, match="json or text"):
         configure_logging("INFO", "xml")
+
+
+async def test_applied_turns_are_counted_per_channel(client: Client) -> None:
+    form = {"first_name": "Ana", "phone": "612345678", "email": "a@example.com", "_consent": "yes"}
+    posted = await client.post("/f/car-test-drive", data=form, allow_redirects=False)
+    token = posted.headers["Location"].removeprefix("/r/")
+    assert (await client.get(f"/chat/{token}")).status == 200  # opening the chat: one turn
+    message = {"text": "suv", "client_id": "c1"}
+    for _ in range(2):  # the second is the same message again: not a second turn
+        assert (await client.post(f"/chat/{token}/messages", json=message)).status == 202
+    body = await (await client.get("/metrics")).text()
+    assert ({"channel": "web"}, 2.0) in samples(body, "leadbot_turns_total")
+
+
+async def test_a_malformed_multipart_body_is_a_400_not_a_500(client: Client) -> None:
+    response = await client.post(
+        "/f/car-test-drive",
+        data=b"--x\r\nContent-Disposition: form-data; name\x00=broken\r\n\r\nv\r\n--x--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "bad_request"

@@ -36,6 +36,7 @@ from webhooks.keys import (
     STORAGE,
     TEMPLATES,
 )
+from webhooks.metrics import count_turn
 from webhooks.routes import intake, ops
 from webhooks.scriptfiles import read_script, script_files
 from webhooks.senders import ChannelSender
@@ -141,7 +142,13 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     app[STORAGE] = storage
     dispatcher = Dispatcher(storage, {"send_text": ChannelSender(app)}, now)
     app[DISPATCHER] = dispatcher
-    app[CONVERSATIONS] = ConversationService(storage, app[CATALOG], now, on_commit=dispatcher.wake)
+    app[CONVERSATIONS] = ConversationService(
+        storage,
+        app[CATALOG],
+        now,
+        on_commit=dispatcher.wake,
+        on_turn=lambda channel: count_turn(app, channel),
+    )
     app[INTAKE] = IntakeService(
         storage,
         app[CATALOG],

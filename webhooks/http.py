@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from webhooks.keys import SETTINGS
 
@@ -42,7 +43,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     """Give every request an id; answer every error with `{"error": {"code", "message"}}`."""
     given = request.headers.get("X-Request-Id", "")
     # A caller's id is kept only when it is plain: it goes into logs and headers.
-    request[REQUEST_ID] = given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = given if _SAFE_ID.fullmatch(given) else secrets.token_hex(8)
     try:
         response = await handler(request)
     except web.HTTPException as error:
@@ -57,6 +58,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         elif message.startswith(f"{error.status}:"):  # aiohttp's default text
             message = error.reason
         response = json_error(error.status, _CODES.get(error.status, "error"), message)
+    except HttpProcessingError as error:  # a malformed multipart body or framing
+        response = json_error(400, "bad_request", f"malformed request: {error.message}")
     except Exception:
         log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
         response = json_error(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from webhooks.app import create_app
 from webhooks.keys import CATALOG
+from webhooks.logs import configure_logging
 from webhooks.settings import Settings, SettingsError, load_settings
 
 
@@ -37,6 +38,7 @@ def serve(config: Path | None, host: str, port: int) -> None:
     """Run the server (SQLite and the example scripts when nothing is configured)."""
     try:
         settings = load_settings(config)
+        configure_logging(settings.log_level, settings.log_format)
         if "public_url" not in settings.model_fields_set:
             # Nobody said where the server is reached: then it is where it listens.
             shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
@@ -48,6 +50,6 @@ def serve(config: Path | None, host: str, port: int) -> None:
     # run_app stops accepting on SIGINT/SIGTERM, lets in-flight requests finish (up to the
     # timeout), then runs the cleanup contexts: dispatcher stopped, database closed.
     try:
-        web.run_app(app, host=host, port=port, print=None, shutdown_timeout=30)
+        web.run_app(app, host=host, port=port, print=None, shutdown_timeout=30, access_log=None)
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None

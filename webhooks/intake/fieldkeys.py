@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 MAX_KEY_LENGTH = 48
 FALLBACK_KEY = "field"  # for a label with no letters or digits at all
 
 
+@lru_cache(maxsize=4096)  # a form's labels repeat on every lead it sends
 def slug(label: str) -> str:
     """Lowercase; every run of characters other than letters, marks and digits becomes one "_";
     trimmed; at most 48 characters. "What is your budget?" -> "what_is_your_budget".
