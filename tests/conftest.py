@@ -37,6 +37,15 @@ def _is_loopback(host: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _no_leadbot_settings_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests build their settings themselves: a LEADBOT_... variable in the shell must not leak
+    into them (the PostgreSQL URL for tests is the one exception)."""
+    for name in list(os.environ):
+        if name.startswith("LEADBOT_") and name != POSTGRES_URL_VARIABLE:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fail any test that tries to reach a non-loopback address."""
     real_connect = socket.socket.connect
