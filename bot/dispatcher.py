@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.errors import DeliveryError
-from bot.ports import Storage
+from bot.pacing import Pacer, PaceRule
+from bot.ports import Storage, Transaction
 from bot.records import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,11 @@ class RetryPolicy:
 
 class Dispatcher:
     """Several dispatchers (in one process or many) never claim the same row at once: claims
-    are leases taken in a transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL). A row whose
-    worker died is claimed again when its lease runs out, and sent again with the same
-    idempotency key, which the sender passes on so the provider can drop the repeat."""
+    are leases taken in a transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL), and only the
+    first pending row of each conversation can be claimed, so a conversation's messages go out
+    in the order they were written. A row whose worker died is claimed again when its lease runs
+    out, and sent again with the same idempotency key, which the sender passes on so the provider
+    can drop the repeat. Chats are served concurrently, each paced by its channel's rule."""
 
     def __init__(
         self,
@@ -60,6 +64,9 @@ class Dispatcher:
         batch: int = 50,
         lease: timedelta = timedelta(minutes=2),
         idle_wait: float = 1.0,
+        pacing: Mapping[str, PaceRule] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._storage = storage
         self._senders = senders
@@ -69,6 +76,8 @@ class Dispatcher:
         self._batch = batch
         self._lease = lease
         self._idle_wait = idle_wait
+        self._pacer = Pacer(pacing or {}, monotonic)
+        self._sleep = sleep
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -84,19 +93,22 @@ class Dispatcher:
                     await asyncio.wait_for(self._wake.wait(), self._idle_wait)
 
     async def run_once(self) -> int:
-        """Claim and handle one batch of due items; return how many were claimed."""
+        """Claim and deliver one batch of due items; return how many were claimed."""
         now = self._clock()
         items = await self._storage.run(
             lambda tx: tx.outbox.claim_due(now, self._batch, self._lease)
         )
-        for item in items:
-            await self._deliver(item)
+        await asyncio.gather(*(self._deliver(item) for item in items))
         return len(items)
 
     async def _deliver(self, item: OutboxItem) -> None:
-        sender = self._senders.get(item.kind)
+        channel = str(item.payload.get("channel", ""))
+        wait = self._pacer.reserve(channel, str(item.payload.get("chat", "")))
+        if wait > 0:
+            await self._sleep(wait)
         provider_id: str | None = None
         failure: DeliveryError | None = None
+        sender = self._senders.get(item.kind)
         if sender is None:
             failure = DeliveryError(f"no sender for {item.kind!r}", permanent=True)
         else:
@@ -107,14 +119,34 @@ class Dispatcher:
             except Exception as error:  # a bug in a sender must not stop every other delivery
                 log.exception("sender for %s raised unexpectedly", item.kind)
                 failure = DeliveryError(f"unexpected {type(error).__name__}")
+        await self._storage.run(self._record(item, channel, provider_id, failure))
+
+    def _record(
+        self,
+        item: OutboxItem,
+        channel: str,
+        provider_id: str | None,
+        failure: DeliveryError | None,
+    ) -> Callable[[Transaction], None]:
         now = self._clock()
         if failure is None:
-            await self._storage.run(lambda tx: tx.outbox.mark_sent(item, provider_id, now))
-        elif failure.permanent or item.attempts >= self._policy.max_attempts:
-            log.warning("outbox %s failed for good: %s", item.id, failure.reason)
-            reason = failure.reason
-            await self._storage.run(lambda tx: tx.outbox.mark_failed(item, reason, now))
-        else:
-            due = now + self._policy.delay(item.attempts, self._rng, failure.retry_after)
-            reason = failure.reason
-            await self._storage.run(lambda tx: tx.outbox.retry_later(item, due, reason))
+            return lambda tx: tx.outbox.mark_sent(item, provider_id, now)
+        reason = failure.reason
+        if failure.unreachable and item.conversation_id is not None:
+            conversation_id = item.conversation_id
+
+            def give_up(tx: Transaction) -> None:
+                tx.outbox.mark_failed(item, reason, now)
+                tx.outbox.fail_pending(conversation_id, reason, now)
+                tx.conversations.mark_unreachable(conversation_id, now)
+                tx.timers.cancel_all(conversation_id)
+
+            log.info("conversation %s is unreachable: %s", conversation_id, reason)
+            return give_up
+        if failure.permanent or item.attempts >= self._policy.max_attempts:
+            log.warning("outbox %s failed for good: %s", item.id, reason)
+            return lambda tx: tx.outbox.mark_failed(item, reason, now)
+        if failure.retry_after is not None:
+            self._pacer.pause(channel, failure.retry_after)  # the limit is the channel's, not ours
+        due = now + self._policy.delay(item.attempts, self._rng, failure.retry_after)
+        return lambda tx: tx.outbox.retry_later(item, due, reason)

@@ -38,15 +38,24 @@ class UnknownConversationError(BotError):
 class DeliveryError(BotError):
     """A sender could not deliver an outbox item.
 
-    `permanent` failures are not retried (a 400, a blocked user); others are, after
-    `retry_after` seconds when the provider said so, else with backoff.
+    `permanent` failures are not retried (a 400); `unreachable` ones (the prospect blocked the
+    bot) also end the conversation's sending; others are retried, after `retry_after` seconds
+    when the provider said so (then the whole channel waits), else with backoff.
     """
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        unreachable: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
-        self.permanent = permanent
+        self.permanent = permanent or unreachable
         self.retry_after = retry_after
+        self.unreachable = unreachable  # the prospect blocked us: stop writing to them
 
 
 class UnknownScriptError(BotError):

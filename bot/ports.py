@@ -54,8 +54,13 @@ class ConversationRepository(Protocol):
     def find(self, lead_id: int, channel: str, channel_user_id: str) -> Conversation | None:
         """The conversation this lead already has in this chat, if any."""
 
+    def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
+        """The newest conversation in this chat, whatever its lead."""
+
     def lock(self, conversation_id: int) -> Conversation | None:
         """Load a conversation and hold it for this transaction (a row lock where supported)."""
+
+    def mark_unreachable(self, conversation_id: int, now: datetime) -> None: ...
 
     def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
@@ -99,6 +104,9 @@ class Outbox(Protocol):
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None: ...
 
     def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None: ...
+
+    def fail_pending(self, conversation_id: int, error: str, now: datetime) -> None:
+        """Give up every pending item of this conversation."""
 
 
 class Receipts(Protocol):

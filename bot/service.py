@@ -75,11 +75,14 @@ class ConversationService:
         channel_user_id: str,
         language: str | None = None,
         timezone: str | None = None,
+        receipt: Receipt | None = None,
     ) -> TurnResult:
         """Open a conversation for a lead on a channel, and run its first turn."""
         now = self._clock()
 
         def work(tx: Transaction) -> TurnResult:
+            if receipt is not None and not tx.receipts.add(receipt, now):
+                return TurnResult(0, False, None, channel=channel)
             lead = tx.leads.get(lead_id)
             if lead is None:
                 raise UnknownConversationError(f"no lead {lead_id}")
@@ -99,8 +102,9 @@ class ConversationService:
             return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
         result = await self._storage.run(work)
-        self._on_commit()
-        self._on_turn(channel)
+        if result.applied:
+            self._on_commit()
+            self._on_turn(channel)
         return result
 
     async def open(
@@ -111,6 +115,7 @@ class ConversationService:
         channel_user_id: str,
         language: str | None = None,
         timezone: str | None = None,
+        receipt: Receipt | None = None,
     ) -> TurnResult:
         """The lead's conversation in this chat: started now, or the one it already has (then
         the engine says "welcome back" and asks the pending question again)."""
@@ -126,8 +131,16 @@ class ConversationService:
                     channel_user_id=channel_user_id,
                     language=language,
                     timezone=timezone,
+                    receipt=receipt,
                 )
-        return await self.handle(existing.id, ConversationStarted(language=language))
+        return await self.handle(existing.id, ConversationStarted(language=language), receipt)
+
+    async def latest_in_chat(self, channel: str, channel_user_id: str) -> int | None:
+        """The conversation a chat is in now (its newest), if any."""
+        found = await self._storage.run(
+            lambda tx: tx.conversations.latest_in_chat(channel, channel_user_id)
+        )
+        return found.id if found is not None else None
 
     async def find_lead(self, token_or_text: str, signer: TokenSigner) -> int | None:
         """The lead a chat's first message points at: a signed token (a deep link's payload),

@@ -78,12 +78,28 @@ class SqlConversationRepository:
         row = self._connection.execute(query).first()
         return _conversation(row) if row is not None else None
 
+    def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
+        query = (
+            select(C)
+            .where(C.c.channel == channel, C.c.channel_user_id == channel_user_id)
+            .order_by(C.c.id.desc())
+            .limit(1)
+        )
+        row = self._connection.execute(query).first()
+        return _conversation(row) if row is not None else None
+
     def lock(self, conversation_id: int) -> Conversation | None:
         # FOR UPDATE holds the row on PostgreSQL until commit: a second worker handling the same
         # conversation waits here. SQLite ignores it; its writers are serialised anyway.
         query = select(C).where(C.c.id == conversation_id).with_for_update()
         row = (self._connection.execute(query)).first()
         return _conversation(row) if row is not None else None
+
+    def mark_unreachable(self, conversation_id: int, now: datetime) -> None:
+        """The prospect blocked the bot: nothing more goes out until they write again."""
+        self._connection.execute(
+            update(C).where(C.c.id == conversation_id).values(status="unreachable", updated_at=now)
+        )
 
     def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool

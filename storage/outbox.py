@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, exists, insert, or_, select, update
 
 from bot.records import OutboxItem
 from storage.tables import MessageRow, OutboxRow
@@ -44,12 +44,20 @@ class SqlOutbox:
         return int((self._connection.execute(statement.returning(O.c.id))).scalar_one())
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+        earlier = O.alias("earlier")
         due = (
             select(O.c.id)
             .where(
                 O.c.status == "pending",
                 O.c.due_at <= now,
                 or_(O.c.claimed_until.is_(None), O.c.claimed_until < now),
+                # Only the head of each conversation's queue: its messages go out in the order
+                # the bot wrote them, on one worker or many, retries included.
+                ~exists().where(
+                    earlier.c.conversation_id == O.c.conversation_id,
+                    earlier.c.status == "pending",
+                    earlier.c.id < O.c.id,
+                ),
             )
             .order_by(O.c.due_at, O.c.id)
             .limit(limit)
@@ -105,6 +113,22 @@ class SqlOutbox:
             update(O)
             .where(O.c.id == item.id)
             .values(due_at=due_at, last_error=error[:1000], claimed_until=None)
+        )
+
+    def fail_pending(self, conversation_id: int, error: str, now: datetime) -> None:
+        """Give up every message still waiting for this conversation (the prospect blocked us)."""
+        waiting = (
+            select(O.c.message_id)
+            .where(O.c.conversation_id == conversation_id, O.c.status == "pending")
+            .scalar_subquery()
+        )
+        self._connection.execute(
+            update(M).where(M.c.id.in_(waiting)).values(status="failed", error=error[:1000])
+        )
+        self._connection.execute(
+            update(O)
+            .where(O.c.conversation_id == conversation_id, O.c.status == "pending")
+            .values(status="failed", last_error=error[:1000], finished_at=now, claimed_until=None)
         )
 
     def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:

@@ -25,6 +25,7 @@ class MemoryData:
     receipts: set[tuple[str, str]] = field(default_factory=set)
     timers: list[dict[str, Any]] = field(default_factory=list)
     scripts: dict[str, str] = field(default_factory=dict)
+    unreachable: set[int] = field(default_factory=set)
 
 
 class _Leads:
@@ -128,8 +129,19 @@ class _Conversations:
         ]
         return found[-1] if found else None
 
+    def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
+        found = [
+            c
+            for c in self.data.conversations.values()
+            if (c.channel, c.channel_user_id) == (channel, channel_user_id)
+        ]
+        return found[-1] if found else None
+
     def lock(self, conversation_id: int) -> Conversation | None:
         return self.data.conversations.get(conversation_id)
+
+    def mark_unreachable(self, conversation_id: int, now: datetime) -> None:
+        self.data.unreachable.add(conversation_id)
 
     def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
@@ -202,10 +214,15 @@ class _Outbox:
         return item_id
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+        heads: dict[object, int] = {}  # the first pending item of each conversation
+        for item_id, row in sorted(self.data.outbox.items()):
+            key = row["conversation_id"] if row["conversation_id"] is not None else ("", item_id)
+            if row["status"] == "pending" and key not in heads:
+                heads[key] = item_id
         due = sorted(
             (row["due_at"], item_id)
             for item_id, row in self.data.outbox.items()
-            if row["status"] == "pending"
+            if item_id in heads.values()
             and row["due_at"] <= now
             and (row["claimed_until"] is None or row["claimed_until"] < now)
         )[:limit]
@@ -235,6 +252,11 @@ class _Outbox:
 
     def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
         self.data.outbox[item.id].update(status="failed", error=error, claimed_until=None)
+
+    def fail_pending(self, conversation_id: int, error: str, now: datetime) -> None:
+        for row in self.data.outbox.values():
+            if row["conversation_id"] == conversation_id and row["status"] == "pending":
+                row.update(status="failed", error=error, claimed_until=None)
 
 
 class _Receipts:

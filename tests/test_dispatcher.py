@@ -13,8 +13,9 @@ import pytest
 
 from bot.dispatcher import Dispatcher, RetryPolicy
 from bot.errors import DeliveryError
+from bot.pacing import PaceRule
 from bot.ports import Transaction
-from bot.records import OutboxItem
+from bot.records import NewLead, OutboxItem
 from storage.db import connect
 from storage.transactions import SqlStorage
 from tests.backends import BACKENDS, Backend, open_backend
@@ -184,3 +185,97 @@ async def test_several_dispatchers_send_each_item_once(kind: str, tmp_path: Path
         counts = Counter(item.idempotency_key for item in sender.sent)
         assert len(counts) == 60
         assert set(counts.values()) == {1}
+
+
+async def queue_chat(backend: Backend, conversation_id: int, texts: list[str]) -> None:
+    """Outbox rows for one conversation, as the service writes them (needs a real conversation
+    on SQL backends, so a lead and a conversation are created first)."""
+
+    def work(tx: Transaction) -> None:
+        for number, text in enumerate(texts):
+            tx.outbox.add(
+                kind="send_text",
+                idempotency_key=f"c{conversation_id}-{number}",
+                payload={"channel": "telegram", "chat": str(conversation_id), "text": text},
+                due_at=NOW,
+                now=NOW,
+                conversation_id=conversation_id,
+            )
+
+    await backend.storage.run(work)
+
+
+async def conversation(backend: Backend, name: str) -> int:
+    new = NewLead("api", name, "quote", NOW)
+
+    def work(tx: Transaction) -> int:
+        lead, _ = tx.leads.add(new, f"R{name}", NOW)
+        return tx.conversations.add(
+            lead_id=lead.id,
+            channel="telegram",
+            channel_user_id=name,
+            script_id="quote",
+            script_version="v1",
+            now=NOW,
+        ).id
+
+    await backend.storage.run(lambda tx: tx.scripts.ensure("quote", "v1", "id: quote", NOW))
+    return await backend.storage.run(work)
+
+
+async def test_a_conversations_messages_go_out_in_order_even_after_a_retry(
+    backend: Backend,
+) -> None:
+    first = await conversation(backend, "one")
+    await queue_chat(backend, first, ["a", "b", "c"])
+    sender = RecordingSender()
+    sender.fail_next = [DeliveryError("timeout")]  # "a" fails once
+    clock = FakeClock()
+    worker = dispatcher(backend, sender, clock)
+    while await worker.run_once():
+        pass
+    assert sender.sent == []  # "b" and "c" wait behind "a"
+    clock.advance(minutes=1)
+    while await worker.run_once():
+        clock.advance(seconds=1)
+    assert [item.payload["text"] for item in sender.sent] == ["a", "b", "c"]
+
+
+async def test_chats_are_paced_but_do_not_wait_for_each_other(backend: Backend) -> None:
+    one, two = await conversation(backend, "one"), await conversation(backend, "two")
+    await queue_chat(backend, one, ["1a", "1b"])
+    await queue_chat(backend, two, ["2a"])
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    ticks = iter(range(1000))
+    worker = Dispatcher(
+        backend.storage,
+        {"send_text": RecordingSender()},
+        FakeClock(),
+        pacing={"telegram": PaceRule(per_chat=1.0)},
+        monotonic=lambda: float(next(ticks)) / 1000,  # time barely moves
+        sleep=sleep,
+    )
+    while await worker.run_once():
+        pass
+    assert len(slept) == 1  # only "1b" waited for its chat's next slot
+    assert 0.9 < slept[0] <= 1.0
+
+
+async def test_a_blocked_prospect_stops_all_sending_to_that_conversation(backend: Backend) -> None:
+    blocked, other = await conversation(backend, "blocked"), await conversation(backend, "other")
+    await queue_chat(backend, blocked, ["x", "y", "z"])
+    await queue_chat(backend, other, ["fine"])
+    sender = RecordingSender()
+    sender.fail_next = [DeliveryError("403 bot was blocked by the user", unreachable=True)]
+    worker = dispatcher(backend, sender, FakeClock())
+    while await worker.run_once():
+        pass
+    rows = {row["payload"]["text"]: row for row in await backend.outbox()}
+    assert [rows[t]["status"] for t in ("x", "y", "z")] == ["failed"] * 3
+    assert rows["z"]["error"] == "403 bot was blocked by the user"
+    assert rows["fine"]["status"] == "sent"
+    assert [item.payload["text"] for item in sender.sent] == ["fine"]

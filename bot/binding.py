@@ -1,0 +1,78 @@
+"""A chat's messages find their conversation; a chat's first message finds its lead.
+
+Every messaging channel (Telegram, SMS, WhatsApp, TikTok DMs) hands its parsed inbound events
+here. A deep link's payload (Telegram's /start token, TikTok's ref) or a reference code typed in
+the first message binds the chat to the lead behind it; a chat that names no lead starts a lead
+of its own (source = the channel), and the script then asks what a form would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.inbound import Inbound, TextReceived
+from bot.intake import IntakeService
+from bot.records import Receipt, Submission
+from bot.service import ConversationService, TurnResult
+from bot.tokens import TokenSigner
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    channel: str  # "telegram", "sms", "whatsapp", "tiktok"
+    chat: str  # the channel's id for this chat (Telegram chat id, E.164 number...)
+    inbound: Inbound
+    receipt: Receipt  # the provider's id for this delivery: a repeat changes nothing
+    language: str | None = None  # the prospect's app language, when the channel says
+    start: str | None = None  # a deep link's payload (token, or a campaign tag); "" for none
+    profile: dict[str, str] | None = None  # what the channel knows: first_name, phone...
+
+
+class ChatRouter:
+    def __init__(
+        self,
+        conversations: ConversationService,
+        intake: IntakeService,
+        signer: TokenSigner,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._conversations = conversations
+        self._intake = intake
+        self._signer = signer
+        self._clock = clock
+
+    async def receive(self, message: ChatMessage) -> TurnResult:
+        current = await self._conversations.latest_in_chat(message.channel, message.chat)
+        if message.start:  # a deep link was followed: bind this chat to the lead it names
+            return await self._open(message, message.start)
+        if current is not None:  # a plain /start lands here too: "welcome back"
+            return await self._conversations.handle(current, message.inbound, message.receipt)
+        text = message.inbound.text if isinstance(message.inbound, TextReceived) else ""
+        return await self._open(message, text)
+
+    async def _open(self, message: ChatMessage, pointer: str) -> TurnResult:
+        lead_id = await self._conversations.find_lead(pointer, self._signer) if pointer else None
+        if lead_id is None:
+            lead_id = await self._lead_from_chat(message, campaign=pointer if message.start else "")
+        return await self._conversations.open(
+            lead_id,
+            channel=message.channel,
+            channel_user_id=message.chat,
+            language=message.language,
+            receipt=message.receipt,
+        )
+
+    async def _lead_from_chat(self, message: ChatMessage, campaign: str) -> int:
+        """A lead for a chat that came without a form: one per chat (and campaign tag)."""
+        attribution = {"campaign_id": campaign} if campaign else {}
+        submission = Submission(
+            source=message.channel,
+            external_id=f"{message.chat}:{campaign}" if campaign else message.chat,
+            fields=dict(message.profile or {}),
+            raw={"chat": message.chat, "start": message.start or ""},
+            attribution=attribution,
+        )
+        [accepted] = await self._intake.submit([submission])
+        return accepted.lead_id

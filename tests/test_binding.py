@@ -1,0 +1,111 @@
+"""A chat's first message finds its lead: a deep link's token, a typed code, or a new lead."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.binding import ChatMessage, ChatRouter
+from bot.inbound import TextReceived
+from bot.intake import IntakeService
+from bot.records import NewLead, Receipt
+from bot.service import ConversationService
+from bot.tokens import TokenSigner
+from tests.backends import BACKENDS, Backend, open_backend
+from tests.conftest import NOW, FakeClock
+from tests.test_service import catalog
+
+SIGNER = TokenSigner(b"binding-secret-0123456789abcdef")
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async with open_backend(request.param, tmp_path) as opened:
+        yield opened
+
+
+def router(backend: Backend) -> tuple[ChatRouter, ConversationService]:
+    clock = FakeClock()
+    conversations = ConversationService(backend.storage, catalog(), clock)
+    intake = IntakeService(backend.storage, catalog(), SIGNER, clock, default_script="quote")
+    return ChatRouter(conversations, intake, SIGNER, clock), conversations
+
+
+def message(text: str, update: int, *, start: str | None = None, chat: str = "42") -> ChatMessage:
+    return ChatMessage(
+        channel="telegram",
+        chat=chat,
+        inbound=TextReceived(text),
+        receipt=Receipt("telegram", f"bot:{update}"),
+        start=start,
+        profile={"first_name": "Ana"},
+    )
+
+
+async def form_lead(backend: Backend, reference: str = "K7Q2MX") -> int:
+    new = NewLead("form", "f-1", "quote", NOW, {"first_name": "Lea"})
+    return await backend.storage.run(lambda tx: tx.leads.add(new, reference, NOW)[0].id)
+
+
+async def test_a_deep_link_token_binds_the_chat_to_the_form_lead(backend: Backend) -> None:
+    chats, _ = router(backend)
+    lead_id = await form_lead(backend)
+    opened = await chats.receive(message("/start", 1, start=SIGNER.sign(lead_id, NOW)))
+    assert opened.applied
+    assert opened.effects[0].text == "Hi Lea!"  # type: ignore[union-attr]  # the form's name
+    answered = await chats.receive(message("alpha", 2))
+    assert answered.conversation_id == opened.conversation_id
+    assert answered.state is not None
+    assert answered.state.answers == {"product": "a"}
+
+
+async def test_a_typed_reference_code_binds_a_first_message(backend: Backend) -> None:
+    chats, _ = router(backend)
+    lead_id = await form_lead(backend)
+    opened = await chats.receive(message("hi! my code is k7q2mx", 1))
+    lead = await backend.storage.run(lambda tx: tx.conversations.latest_in_chat("telegram", "42"))
+    assert opened.applied
+    assert lead is not None
+    assert lead.lead_id == lead_id
+
+
+async def test_a_chat_without_a_form_gets_a_lead_of_its_own(backend: Backend) -> None:
+    chats, _ = router(backend)
+    opened = await chats.receive(message("/start", 1, start=""))
+    conversation = await backend.storage.run(
+        lambda tx: tx.conversations.latest_in_chat("telegram", "42")
+    )
+    assert conversation is not None
+    lead = await backend.storage.run(lambda tx: tx.leads.get(conversation.lead_id))
+    assert lead is not None
+    assert (lead.source, lead.external_id) == ("telegram", "42")
+    assert lead.fields["first_name"] == "Ana"  # what Telegram told us about the prospect
+    assert opened.effects[0].text == "Hi Ana!"  # type: ignore[union-attr]
+    again = await chats.receive(message("/start", 2, start=""))  # a plain /start later
+    assert again.conversation_id == opened.conversation_id
+
+
+async def test_a_campaign_tag_in_the_start_payload_is_attribution(backend: Backend) -> None:
+    chats, _ = router(backend)
+    await chats.receive(message("/start", 1, start="spring_promo"))
+    conversation = await backend.storage.run(
+        lambda tx: tx.conversations.latest_in_chat("telegram", "42")
+    )
+    assert conversation is not None
+    lead = await backend.storage.run(lambda tx: tx.leads.get(conversation.lead_id))
+    assert lead is not None
+    assert lead.external_id == "42:spring_promo"
+
+
+async def test_a_repeated_start_update_changes_nothing(backend: Backend) -> None:
+    chats, _ = router(backend)
+    lead_id = await form_lead(backend)
+    token = SIGNER.sign(lead_id, NOW)
+    first = await chats.receive(message("/start", 7, start=token))
+    again = await chats.receive(message("/start", 7, start=token))
+    assert first.applied
+    assert not again.applied
+    transcript = await backend.transcript(first.conversation_id)
+    assert [text for _, text, _ in transcript] == ["Hi Lea!", "Which product?"]
