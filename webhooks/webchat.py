@@ -26,7 +26,7 @@ from storage.db import Database
 from storage.transcripts import newest_conversation, options_asked_before, transcript_after
 from webhooks.http import json_error, read_json_body
 from webhooks.keys import CATALOG, CONVERSATIONS, DATABASE, SETTINGS
-from webhooks.pages import (
+from webhooks.pagekit import (
     PAGE_TEXTS,
     LinkError,
     html_page,
