@@ -168,6 +168,10 @@ async def test_reopening_the_page_resumes_the_same_conversation(
     assert "SUV X" in page
     assert 'data-question="timeline"' in page  # the pending question's buttons
     assert 'data-question="model"' not in page
+    before = await lines(client, token)
+    await client.get(f"/chat/{token}")  # a reload adds nothing: no "welcome back" each time
+    assert await lines(client, token) == before
+    assert "Welcome back!" not in page
 
 
 async def test_a_repeated_post_is_one_turn(client: TestClient[Any, Any]) -> None:

@@ -25,7 +25,7 @@ from bot.records import Receipt, TranscriptLine
 from storage.db import Database
 from storage.transcripts import newest_conversation, options_asked_before, transcript_after
 from webhooks.http import json_error, read_json_body
-from webhooks.keys import CATALOG, CONVERSATIONS, DATABASE, SETTINGS
+from webhooks.keys import CATALOG, CONVERSATIONS, DATABASE, SETTINGS, STORAGE
 from webhooks.pagekit import (
     PAGE_TEXTS,
     LinkError,
@@ -180,29 +180,35 @@ async def chat_page(request: web.Request) -> web.Response:
         lead_id = lead_id_from(request, request.match_info["token"])
     except LinkError as error:
         return link_error_page(request, error)
-    # Opening writes the greeting and first question (or, for a conversation the lead already
-    # has here, a welcome back and the pending question) before the page is drawn.
-    try:
-        opened = await app[CONVERSATIONS].open(
-            lead_id,
-            channel=CHANNEL,
-            channel_user_id=channel_user_id(lead_id),
-            language=wanted_language(request),
-        )
-    except UnknownConversationError:  # signed by us, but the lead was erased since
-        return link_error_page(request, LinkError(expired=False))
-    app[HUB].notify(opened.conversation_id)  # another tab of this chat shows the new lines
-    language = opened.state.language if opened.state is not None else None
+    # The first visit opens the conversation: greeting and first question are written before
+    # the page is drawn. Later visits (a reload, another tab) show the transcript as it is: a
+    # "welcome back" on every reload would only clutter it.
+    existing = await app[STORAGE].run(
+        lambda tx: tx.conversations.find(lead_id, CHANNEL, channel_user_id(lead_id))
+    )
+    if existing is not None:
+        conversation_id, state = existing.id, existing.state
+    else:
+        try:
+            opened = await app[CONVERSATIONS].open(
+                lead_id,
+                channel=CHANNEL,
+                channel_user_id=channel_user_id(lead_id),
+                language=wanted_language(request),
+            )
+        except UnknownConversationError:  # signed by us, but the lead was erased since
+            return link_error_page(request, LinkError(expired=False))
+        app[HUB].notify(opened.conversation_id)  # another tab of this chat shows the lines
+        conversation_id, state = opened.conversation_id, opened.state
+    language = state.language if state is not None else None
     texts = app[PAGE_TEXTS](language)
     title = texts["chooser_title"]
-    if opened.state is not None:
+    if state is not None:
         with contextlib.suppress(UnknownScriptError):
-            title = app[CATALOG].current(opened.state.script_id).script.spec.name
+            title = app[CATALOG].current(state.script_id).script.spec.name
     lines: list[Line] = []
     while True:  # the whole transcript, a batch at a time
-        batch = await lines_after(
-            app[DATABASE], opened.conversation_id, lines[-1].id if lines else 0
-        )
+        batch = await lines_after(app[DATABASE], conversation_id, lines[-1].id if lines else 0)
         lines += batch
         if len(batch) < BATCH:
             break
