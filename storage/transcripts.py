@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.records import TranscriptLine
 from storage.db import Database
@@ -66,3 +66,27 @@ async def options_asked_before(
     )
     async with database.reading() as connection:
         return list((await connection.execute(query)).scalar() or [])
+
+
+async def question_of_provider_message(
+    database: Database, channel: str, chat: str, provider_message_id: str
+) -> str | None:
+    """The question a sent message asked (a tapped button's message), if it belongs to the
+    chat's current conversation: a button left from an earlier conversation answers nothing."""
+    current = (
+        select(func.max(C.c.id))
+        .where(C.c.channel == channel, C.c.channel_user_id == chat)
+        .scalar_subquery()
+    )
+    query = (
+        select(M.c.question_id)
+        .where(
+            M.c.conversation_id == current,
+            M.c.provider_message_id == provider_message_id,
+            M.c.author == "bot",
+        )
+        .limit(1)
+    )
+    async with database.reading() as connection:
+        found = (await connection.execute(query)).scalar()
+    return str(found) if found is not None else None

@@ -7,16 +7,18 @@ import contextlib
 import importlib.resources
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import make_url
 
+from bot.binding import ChatRouter
 from bot.catalog import LoadedScript, ScriptCatalog
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, RetryPolicy
 from bot.intake import IntakeService
+from bot.pacing import PaceRule
 from bot.routing import RouteRule
 from bot.service import ConversationService
 from bot.tokens import TokenSigner
@@ -24,6 +26,8 @@ from storage.db import connect
 from storage.migrate import ensure_current
 from storage.transactions import SqlStorage
 from webhooks import pages, webchat
+from webhooks.channels import telegram
+from webhooks.channels.telegram_sender import TelegramSender
 from webhooks.http import errors_as_json
 from webhooks.keys import (
     CATALOG,
@@ -31,9 +35,11 @@ from webhooks.keys import (
     DATABASE,
     DISPATCHER,
     INTAKE,
+    ROUTER,
     SETTINGS,
     SIGNER,
     STORAGE,
+    TELEGRAM_BOT,
     TEMPLATES,
 )
 from webhooks.metrics import count_turn
@@ -60,11 +66,14 @@ def create_app(settings: Settings) -> web.Application:
         autoescape=select_autoescape(["html"]),
         enable_async=False,
     )
+    if settings.telegram.token is not None:
+        app.cleanup_ctx.append(telegram.bot_context)  # before storage: its sender needs the Bot
     app.cleanup_ctx.append(_storage_context)
     app.cleanup_ctx.append(_dispatcher_context)
     intake.setup(app)
     pages.setup(app)
     webchat.setup(app)
+    telegram.setup(app)
     ops.setup(app)
     return app
 
@@ -140,7 +149,19 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     storage = SqlStorage(database)
     app[DATABASE] = database
     app[STORAGE] = storage
-    dispatcher = Dispatcher(storage, {"send_text": ChannelSender(app)}, now)
+    bot = app.get(TELEGRAM_BOT)
+    sender = ChannelSender(app, telegram=TelegramSender(bot) if bot is not None else None)
+    dispatcher = Dispatcher(
+        storage,
+        {"send_text": sender},
+        now,
+        policy=RetryPolicy(first_delay=timedelta(seconds=settings.dispatcher_first_retry_seconds)),
+        pacing={
+            "telegram": PaceRule(
+                per_chat=settings.telegram.per_chat_seconds, per_second=settings.telegram.per_second
+            )
+        },
+    )
     app[DISPATCHER] = dispatcher
     app[CONVERSATIONS] = ConversationService(
         storage,
@@ -157,6 +178,7 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         rules=route_rules(settings),
         default_script=default_script(settings, app[CATALOG]),
     )
+    app[ROUTER] = ChatRouter(app[CONVERSATIONS], app[INTAKE], app[SIGNER], now)
     yield
     await storage.close()
     await database.dispose()

@@ -14,6 +14,7 @@ from bot.mermaid import to_mermaid
 from bot.problems import Severity
 from bot.scripttest import CaseFile, run_case
 from bot.spec import json_schema
+from webhooks.channels.telegram_commands import telegram
 from webhooks.chat import play
 from webhooks.cli_data import db, export
 from webhooks.scriptfiles import conversation_test_files, read_script, script_files
@@ -125,6 +126,7 @@ def test_command(paths: tuple[Path, ...], verbose: bool) -> None:
 main.add_command(db)
 main.add_command(serve)
 main.add_command(export)
+main.add_command(telegram)
 
 
 def _load_or_exit(path: Path) -> CompiledScript:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 from jinja2 import Environment
+from telegram import Bot
 
+from bot.binding import ChatRouter
 from bot.catalog import ScriptCatalog
 from bot.dispatcher import Dispatcher
 from bot.intake import IntakeService
@@ -23,3 +25,5 @@ STORAGE = web.AppKey("storage", SqlStorage)
 CONVERSATIONS = web.AppKey("conversations", ConversationService)
 INTAKE = web.AppKey("intake", IntakeService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+ROUTER = web.AppKey("chat_router", ChatRouter)
+TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)  # only when telegram.token is set

@@ -52,6 +52,7 @@ def _errors(*statuses: int, html: bool = False) -> Json:
     descriptions = {
         400: "The request is malformed or names something invalid (the message says what)",
         401: "Missing or wrong credentials or signature",
+        403: "Missing or wrong secret header",
         404: "Not found, or not enabled on this server",
         410: "The link has expired",
         413: "The body is larger than this server accepts",
@@ -199,6 +200,20 @@ SCHEMAS: Json = {
         "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
         "examples": [{"id": "zap-1", "first_name": "Ana", "phone": "+34612345678"}],
     },
+    "TelegramUpdate": {
+        "type": "object",
+        "description": (
+            "An Update as the Telegram Bot API posts it. Read: message (text, /start <payload>, "
+            "contact; other content gets a request to type) and callback_query (a tapped "
+            "button); other kinds are acknowledged and ignored."
+        ),
+        "required": ["update_id"],
+        "properties": {
+            "update_id": {"type": "integer", "minimum": 0},
+            "message": {"type": "object"},
+            "callback_query": {"type": "object"},
+        },
+    },
     "ChatMessage": {
         "type": "object",
         "required": ["id", "author", "text", "options", "status"],
@@ -254,6 +269,12 @@ SECURITY_SCHEMES: Json = {
         "description": 't=<unix seconds>,s=<hex HMAC-SHA256 of "<t>.<body>">, app secret',
     },
     "relayApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "telegramSecret": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Telegram-Bot-Api-Secret-Token",
+        "description": "telegram.webhook_secret, as leadbot telegram set-webhook registered it",
+    },
     "relayBearer": {"type": "http", "scheme": "bearer", "description": "The API key as a token"},
     "relaySignature": {
         "type": "apiKey",
@@ -446,6 +467,35 @@ def _paths() -> Json:
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
                     **_errors(400, 404, 410),
+                },
+            }
+        },
+        "/webhooks/telegram": {
+            "post": {
+                "operationId": "telegramUpdate",
+                "tags": ["channels"],
+                "summary": "Telegram Bot API webhook: one update",
+                "description": (
+                    "Enabled by telegram.token and telegram.webhook_secret. Deduped on the bot "
+                    "and update_id; answered 200 once the turn is committed."
+                ),
+                "security": [{"telegramSecret": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": _json({"$ref": "#/components/schemas/TelegramUpdate"}),
+                },
+                "responses": {
+                    "200": {
+                        "description": "Taken (or a repeated update, ignored)",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["ok"],
+                                "properties": {"ok": {"const": True}},
+                            }
+                        ),
+                    },
+                    **_errors(400, 403, 404, 413, 415),
                 },
             }
         },

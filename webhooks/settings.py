@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -110,11 +111,36 @@ class WebChatSettings(Section):
     enabled: bool = True
 
 
+def _telegram_token(value: SecretStr) -> SecretStr:
+    # "<bot id>:<secret>" as BotFather gives it; the bot id scopes update ids (receipts).
+    if not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", value.get_secret_value().strip()):
+        raise ValueError("must be the token BotFather gave, like 123456789:AAE...")
+    return SecretStr(value.get_secret_value().strip())
+
+
+def _webhook_secret(value: SecretStr) -> SecretStr:
+    # What Telegram accepts as setWebhook's secret_token.
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+        raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
 class TelegramSettings(Section):
-    token: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
+    """Telegram: the token enables sending; with webhook_secret, POST /webhooks/telegram."""
+
+    token: Annotated[SecretStr, AfterValidator(_telegram_token)] | None = None
+    webhook_secret: Annotated[SecretStr, AfterValidator(_webhook_secret)] | None = None
     api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
     bot_username: str | None = None  # for t.me links on the chooser
+    timeout: float = Field(default=5.0, gt=0, le=60, description="seconds for one Bot API call")
+    # Telegram's limits: about one message a second into a chat, thirty a second in all.
+    per_chat_seconds: float = Field(default=1.0, ge=0)
+    per_second: float = Field(default=30.0, ge=0, description="0: no overall limit")
+
+    @property
+    def bot_id(self) -> str:
+        """The number before ":" in the token: Telegram's update ids are counted per bot."""
+        return self.token.get_secret_value().split(":", 1)[0] if self.token else ""
 
 
 class TwilioSettings(Section):
@@ -150,6 +176,9 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     twilio: TwilioSettings = TwilioSettings()
     messenger: MessengerSettings = MessengerSettings()
+    # The first retry of a failed send waits this long, then twice as long each time (tests
+    # shrink it; undocumented on purpose: the default suits every provider).
+    dispatcher_first_retry_seconds: float = Field(default=2.0, gt=0, le=3600)
     log_format: str = Field(default="json", pattern="^(json|text)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 

@@ -1,0 +1,1 @@
+"""Messaging channels: each one's webhook (in) and sender (out), around the same services."""

@@ -1,0 +1,79 @@
+"""Sends the bot's messages to Telegram: options as inline buttons, phone questions with a
+"share my number" button, long texts in parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
+from telegram.error import TelegramError
+
+from bot.effects import InputHint
+from bot.errors import DeliveryError
+from bot.records import OutboxItem
+from webhooks.channels.split import split_text, utf16_length
+from webhooks.channels.telegram_bot import delivery_error
+
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+SHARE_NUMBER = "📱 Share my number"
+MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4,096
+MAX_CALLBACK_DATA = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64 bytes
+
+
+class TelegramSender:
+    """Delivers `send_text` outbox rows of the "telegram" channel; returns the message id."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, item: OutboxItem) -> str:
+        payload = item.payload
+        chat = _chat_id(payload.get("chat"))
+        parts = split_text(str(payload.get("text") or ""), MAX_TEXT, utf16_length)
+        markup = reply_markup(payload.get("options") or [], payload.get("hint"))
+        message_id = 0
+        try:
+            for number, part in enumerate(parts, start=1):
+                last = number == len(parts)
+                # The keyboard goes on the last part: the one that asks.
+                sent = await self._bot.send_message(
+                    chat_id=chat, text=part, reply_markup=markup if last else None
+                )
+                message_id = sent.message_id
+        except TelegramError as error:
+            raise delivery_error(error) from None
+        return str(message_id)
+
+
+def reply_markup(options: Sequence[Mapping[str, Any]], hint: object) -> ReplyMarkup:
+    """Buttons for the options, one a row; else "share my number" for a phone question;
+    else nothing, and a "share my number" keyboard left from before is taken away."""
+    if options:
+        buttons = []
+        for option in options:
+            value = str(option["value"])
+            if len(value.encode()) > MAX_CALLBACK_DATA:
+                # Scripts keep values within 48 bytes; a longer one would fail the whole send.
+                raise DeliveryError(f"option value {value[:20]!r}... is too long", permanent=True)
+            buttons.append([InlineKeyboardButton(str(option["label"]), callback_data=value)])
+        return InlineKeyboardMarkup(buttons)
+    if hint == InputHint.PHONE.value:
+        button = KeyboardButton(SHARE_NUMBER, request_contact=True)
+        return ReplyKeyboardMarkup([[button]], resize_keyboard=True, one_time_keyboard=True)
+    return ReplyKeyboardRemove()
+
+
+def _chat_id(chat: object) -> int:
+    try:
+        return int(str(chat))
+    except ValueError:
+        raise DeliveryError(f"{chat!r} is not a Telegram chat id", permanent=True) from None
