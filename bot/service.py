@@ -194,6 +194,8 @@ def _save_turn(
     started: bool = False,
 ) -> None:
     written = _transcript_line(inbound, transition.effects)
+    if isinstance(inbound, OptionPicked) and not transition.effects:
+        written = None  # a tap on an old button: the engine ignored it, so does the transcript
     if written is not None:
         author, text = written
         tx.transcript.add(
@@ -205,7 +207,7 @@ def _save_turn(
     for effect in transition.effects:
         match effect:
             case SendText():
-                _queue_text(tx, conversation, effect, now)
+                _queue_text(tx, conversation, effect, now, transition.state.language)
             case RecordAnswer(question_id=question, value=value):
                 answers[question] = value
             case RecordConsent(text=text, granted=True):
@@ -234,7 +236,7 @@ def _save_turn(
 
 
 def _queue_text(
-    tx: Transaction, conversation: Conversation, effect: SendText, now: datetime
+    tx: Transaction, conversation: Conversation, effect: SendText, now: datetime, language: str
 ) -> None:
     options = [{"value": o.value, "label": o.label} for o in effect.options]
     message_id = tx.transcript.add(
@@ -256,6 +258,7 @@ def _queue_text(
             "options": options,
             "question_id": effect.question_id,
             "hint": effect.hint.value if effect.hint else None,
+            "language": language,  # for the channel's own words, e.g. "share my number"
         },
         due_at=now,
         now=now,

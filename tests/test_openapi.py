@@ -81,6 +81,7 @@ def test_the_contract_endpoints_are_described(spec: dict[str, Any]) -> None:
         ("/chat/{token}/messages", "get"),
         ("/chat/{token}/messages", "post"),
         ("/chat/{token}/events", "get"),
+        ("/webhooks/telegram", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

@@ -180,3 +180,10 @@ def test_no_reason_carries_the_token() -> None:
     assert token not in refused.reason
     network = delivery_error(NetworkError(f"httpx.ConnectError: https://x/bot{token}/getMe"))
     assert "secret_part" not in network.reason
+
+
+def test_the_share_button_speaks_the_prospects_language() -> None:
+    spanish = reply_markup([], "phone", "es")
+    assert spanish.to_dict()["keyboard"][0][0]["text"] == "📱 Compartir mi número"
+    fallback = reply_markup([], "phone", "ja")
+    assert fallback.to_dict()["keyboard"][0][0]["text"] == "📱 Share my number"

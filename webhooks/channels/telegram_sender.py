@@ -24,7 +24,13 @@ from webhooks.channels.split import split_text, utf16_length
 from webhooks.channels.telegram_bot import delivery_error
 
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
-SHARE_NUMBER = "📱 Share my number"
+SHARE_NUMBER = {
+    "en": "📱 Share my number",
+    "es": "📱 Compartir mi número",
+    "fr": "📱 Partager mon numéro",
+    "de": "📱 Meine Nummer teilen",
+    "pt": "📱 Partilhar o meu número",
+}
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4,096
 MAX_CALLBACK_DATA = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64 bytes
 
@@ -39,7 +45,9 @@ class TelegramSender:
         payload = item.payload
         chat = _chat_id(payload.get("chat"))
         parts = split_text(str(payload.get("text") or ""), MAX_TEXT, utf16_length)
-        markup = reply_markup(payload.get("options") or [], payload.get("hint"))
+        markup = reply_markup(
+            payload.get("options") or [], payload.get("hint"), str(payload.get("language") or "en")
+        )
         message_id = 0
         try:
             for number, part in enumerate(parts, start=1):
@@ -54,7 +62,9 @@ class TelegramSender:
         return str(message_id)
 
 
-def reply_markup(options: Sequence[Mapping[str, Any]], hint: object) -> ReplyMarkup:
+def reply_markup(
+    options: Sequence[Mapping[str, Any]], hint: object, language: str = "en"
+) -> ReplyMarkup:
     """Buttons for the options, one a row; else "share my number" for a phone question;
     else nothing, and a "share my number" keyboard left from before is taken away."""
     if options:
@@ -67,7 +77,8 @@ def reply_markup(options: Sequence[Mapping[str, Any]], hint: object) -> ReplyMar
             buttons.append([InlineKeyboardButton(str(option["label"]), callback_data=value)])
         return InlineKeyboardMarkup(buttons)
     if hint == InputHint.PHONE.value:
-        button = KeyboardButton(SHARE_NUMBER, request_contact=True)
+        label = SHARE_NUMBER.get(language.split("-", 1)[0], SHARE_NUMBER["en"])
+        button = KeyboardButton(label, request_contact=True)
         return ReplyKeyboardMarkup([[button]], resize_keyboard=True, one_time_keyboard=True)
     return ReplyKeyboardRemove()
 
