@@ -1,0 +1,556 @@
+"""Telegram turns: 50 prospects chatting at once through `/webhooks/telegram`, on SQLite.
+
+Run: `python -m bench.telegram [--conversations N] [--concurrency C] [--only NAME]`. A fake Bot
+API runs in this process beside the prospects and timestamps every `sendMessage`; each server
+runs in a child process of its own on 127.0.0.1 (so it has a core to itself) and talks to it:
+
+- leadbot: the real `create_app(settings)` on SQLite with a seven-question script (choice,
+  number and text questions), pacing off (the fake has no limits), JSON logs to a file;
+- peer: the same questions as most Python developers would build the bot, python-telegram-bot's
+  `ConversationHandler` with `PicklePersistence` behind an aiohttp webhook
+  (`bench/telegram_peer.py`);
+- ceiling: an aiohttp webhook that sends each reply straight to the fake with one aiohttp
+  client call and stores nothing: what the prospects and the fake can drive at all.
+
+Each prospect is a closed loop: `/start` (no token: a lead from chat), then each answer as soon
+as the bot's messages for the previous turn reached the fake and the webhook answered. A turn's
+latency runs from posting the update to the fake receiving the bot's first message for that
+chat after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bench.telegram_peer import PICKLE, peer_app
+
+HOST = "127.0.0.1"  # the only address this benchmark ever sends to
+TOKEN = "123456:BENCH"
+BOT_ID = 123456
+SECRET = "bench-webhook-secret"
+WAIT = 10.0  # seconds a prospect waits for a reply before the run is called broken
+
+SCRIPT = """\
+id: solar-quote
+name: Solar panel quote
+description: Qualifies homeowners from a lead ad for a solar installation quote.
+languages: [en]
+region: ES
+lead_fields: [first_name]
+greeting: >-
+  Hi {{ lead.first_name or 'there' }}! Thanks for asking about solar panels.
+  A few quick questions and we'll prepare your quote.
+questions:
+  - id: property
+    type: choice
+    prompt: What kind of property is it?
+    options:
+      - {value: house, label: Detached house, synonyms: [house, detached, villa], score: 10}
+      - {value: semi, label: Semi-detached or terraced, synonyms: [semi, terraced], score: 5}
+      - {value: flat, label: Flat, synonyms: [apartment]}
+      - {value: business, label: Business premises, synonyms: [office, shop], score: 10}
+  - id: ownership
+    type: choice
+    prompt: Do you own the property?
+    options:
+      - {value: own, label: I own it, synonyms: ["yes", owner, mine], score: 10}
+      - {value: rent, label: I rent it, synonyms: ["no", tenant, renting]}
+  - id: bill
+    type: number
+    integer: true
+    min: 0
+    prompt: Roughly how much is your monthly electricity bill, in euros?
+    retry: Just a rough number is fine, like 120.
+  - id: roof
+    type: choice
+    prompt: Which way does your roof face?
+    options:
+      - {value: south, label: South, score: 10}
+      - {value: east_west, label: East or west, synonyms: [east, west], score: 5}
+      - {value: flat_roof, label: It's a flat roof, synonyms: [flat roof], score: 5}
+      - {value: not_sure, label: Not sure, synonyms: [dunno, "don't know"]}
+  - id: timeline
+    type: choice
+    prompt: When would you like the panels installed?
+    options:
+      - {value: soon, label: In the next 3 months, synonyms: [asap, soon, now], score: 20}
+      - {value: year, label: This year, score: 10}
+      - {value: later, label: Just looking, synonyms: [later, browsing]}
+  - id: postcode
+    type: text
+    prompt: What is the postcode of the property?
+  - id: notes
+    type: text
+    prompt: Anything else we should know? (shading, a battery, an EV charger...)
+scoring:
+  - if: answers.bill >= 100
+    points: 20
+    reason: bill of 100 or more
+outcomes:
+  - id: hot
+    min_score: 40
+    qualified: true
+    message: >-
+      Thanks {{ lead.first_name or 'there' }}! Your answers look great for solar:
+      an installer will call you within a day.
+  - id: cold
+    message: Thanks {{ lead.first_name or 'there' }}! We'll email you a first estimate.
+"""
+# What each prospect types, turn by turn; and how many messages the bot sends back each turn.
+TURNS = (
+    "/start",
+    "a detached house",
+    "yes",
+    "about 150",
+    "south",
+    "asap",
+    "28013",
+    "There's a tree on the east side; a battery would be nice too.",
+)
+REPLIES = (2, 1, 1, 1, 1, 1, 1, 1)  # greeting and first question, then one message a turn
+LAST_REPLY = "installer will call you"  # the hot outcome: every answer was understood
+
+
+# -- the fake Bot API (this process) ----------------------------------------------------------
+
+
+@dataclass
+class FakeBotApi:
+    """Answers like Telegram and timestamps each sendMessage; prospects wait on their chat."""
+
+    arrivals: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    texts: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _waiters: dict[int, tuple[int, asyncio.Future[None]]] = field(default_factory=dict)
+    _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        return app
+
+    def reset(self) -> None:
+        self.arrivals.clear()
+        self.texts.clear()
+
+    def expect(self, chat: int, count: int) -> asyncio.Future[None]:
+        """A future done once `count` messages in all have reached `chat`."""
+        future = asyncio.get_running_loop().create_future()
+        if len(self.arrivals[chat]) >= count:
+            future.set_result(None)
+        else:
+            self._waiters[chat] = (count, future)
+        return future
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != TOKEN:
+            body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return web.json_response(body, status=401)
+        method = request.match_info["method"]
+        params = await _params(request)
+        if method == "sendMessage":
+            return web.json_response({"ok": True, "result": self._sent(params)})
+        if method == "getMe":
+            me = {"id": BOT_ID, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
+            return web.json_response({"ok": True, "result": me})
+        return web.json_response({"ok": True, "result": True})
+
+    def _sent(self, params: dict[str, str]) -> dict[str, Any]:
+        at = time.perf_counter()
+        chat = int(params["chat_id"])
+        text = params.get("text", "")
+        self.arrivals[chat].append(at)
+        self.texts[chat].append(text)
+        waiter = self._waiters.get(chat)
+        if waiter is not None and len(self.arrivals[chat]) >= waiter[0]:
+            del self._waiters[chat]
+            if not waiter[1].done():
+                waiter[1].set_result(None)
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "private", "first_name": "Ana"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bench"},
+            "text": text,
+        }
+
+
+async def _params(request: web.Request) -> dict[str, str]:
+    """PTB posts form fields (markup JSON-encoded); the ceiling posts JSON."""
+    if request.content_type == "application/json":
+        data = await request.json()
+        return {key: str(value) for key, value in data.items()}
+    form = await request.post()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, port: int = 0) -> AsyncIterator[int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, port).start()
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+# -- the servers (each in a child process) ----------------------------------------------------
+
+
+def leadbot_app(folder: Path, api_url: str) -> web.Application:
+    from pydantic import AnyHttpUrl, SecretStr  # noqa: PLC0415 (only this child needs them)
+
+    from webhooks.app import create_app  # noqa: PLC0415
+    from webhooks.logs import configure_logging  # noqa: PLC0415
+    from webhooks.settings import Settings, TelegramSettings  # noqa: PLC0415
+
+    script = folder / "solar_quote.yaml"
+    script.write_text(SCRIPT)
+    configure_logging("INFO", "json", stream=(folder / "leadbot.log").open("a"))
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{folder / 'leadbot.db'}",
+        secret_key=SecretStr("bench-secret-key-0123456789"),
+        scripts=[script],
+        telegram=TelegramSettings(
+            token=SecretStr(TOKEN),
+            webhook_secret=SecretStr(SECRET),
+            api_url=AnyHttpUrl(api_url),
+            bot_username="bench_bot",
+            per_chat_seconds=0,  # production keeps Telegram's 1 message/s per chat
+            per_second=0,  # and 30/s per bot; the fake has no limits
+        ),
+    )
+    return create_app(settings)
+
+
+CLIENT = web.AppKey("client", aiohttp.ClientSession)
+
+
+def ceiling_app(api_url: str) -> web.Application:
+    """Reads the update and sends its replies with one aiohttp call each; stores nothing."""
+    app = web.Application()
+
+    async def client(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            app[CLIENT] = session
+            yield
+
+    async def webhook(request: web.Request) -> web.Response:
+        update = await request.json()
+        message = update["message"]
+        chat, text = message["chat"]["id"], message["text"]
+        replies = REPLIES[0] if text.startswith("/start") else 1
+        for _ in range(replies):
+            body = {"chat_id": chat, "text": "Next question?"}
+            url = f"{api_url}/bot{TOKEN}/sendMessage"
+            async with request.app[CLIENT].post(url, json=body) as response:
+                await response.read()
+        return web.Response()
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.cleanup_ctx.append(client)
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/healthz", health)
+    return app
+
+
+def serve(kind: str, port: int, folder: Path, api_url: str) -> None:
+    async def run() -> None:
+        if kind == "leadbot":
+            app = leadbot_app(folder, api_url)
+        elif kind == "peer":
+            app = peer_app(folder, api_url, TOKEN, SECRET)
+        else:
+            app = ceiling_app(api_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, stop.set)
+        async with serving(app, port):
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+# -- the prospects (this process) -------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    turns: int
+    seconds: float
+    reply_ms: list[float]  # update posted -> first reply at the fake
+    answer_ms: list[float]  # update posted -> webhook's 200
+    cpu_seconds: float | None  # the server's, all threads, over the measured turns
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.turns / self.seconds
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+@dataclass
+class Prospects:
+    session: aiohttp.ClientSession
+    fake: FakeBotApi
+    url: str
+    update_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    chats: Iterator[int] = field(default_factory=lambda: itertools.count(10_000_001))
+
+    async def converse(self, reply_ms: list[float], answer_ms: list[float]) -> None:
+        """One whole conversation, in a new chat."""
+        chat = next(self.chats)
+        seen = 0
+        for text, replies in zip(TURNS, REPLIES, strict=True):
+            update = _update(next(self.update_ids), chat, text)
+            arrived = self.fake.expect(chat, seen + replies)
+            posted = time.perf_counter()
+            async with self.session.post(self.url, data=update) as response:
+                await response.read()
+                answered = time.perf_counter()
+                if response.status != 200:
+                    raise SystemExit(f"the webhook answered {response.status} to {text!r}")
+            try:
+                await asyncio.wait_for(arrived, WAIT)
+            except TimeoutError:
+                raise SystemExit(f"no reply in chat {chat} to {text!r} within {WAIT} s") from None
+            reply_ms.append((self.fake.arrivals[chat][seen] - posted) * 1000)
+            answer_ms.append((answered - posted) * 1000)
+            seen += replies
+
+    async def run(self, concurrency: int, conversations: int) -> tuple[list[float], list[float]]:
+        """`concurrency` prospects at once, each having `conversations` conversations in turn."""
+        reply_ms: list[float] = []
+        answer_ms: list[float] = []
+
+        async def prospect() -> None:
+            for _ in range(conversations):
+                await self.converse(reply_ms, answer_ms)
+
+        await asyncio.gather(*(prospect() for _ in range(concurrency)))
+        return reply_ms, answer_ms
+
+
+def _update(update_id: int, chat: int, text: str) -> bytes:
+    return json.dumps(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": int(time.time()),
+                "chat": {"id": chat, "type": "private", "first_name": "Ana"},
+                "from": {"id": chat, "is_bot": False, "first_name": "Ana", "language_code": "en"},
+                "text": text,
+                **(
+                    {"entities": [{"type": "bot_command", "offset": 0, "length": 6}]}
+                    if text.startswith("/")
+                    else {}
+                ),
+            },
+        }
+    ).encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def _wait_until_up(port: int, child: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if child.poll() is not None:
+                raise SystemExit(f"the server exited with {child.returncode} before answering")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://{HOST}:{port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise SystemExit("the server did not answer /healthz within 15 s")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system time of a process so far (Linux), all its threads."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _check(fake: FakeBotApi, conversations: int, outcome: bool) -> list[str]:
+    """Every conversation got all its messages, and (for the bots) ended on the outcome of
+    answers all understood."""
+    problems = []
+    expected = sum(REPLIES)
+    if len(fake.texts) != conversations:
+        problems.append(f"{len(fake.texts)} chats got messages, {conversations} expected")
+    wrong = [chat for chat, texts in fake.texts.items() if len(texts) != expected]
+    if wrong:
+        problems.append(f"{len(wrong)} chats did not get exactly {expected} messages")
+    unfinished = [chat for chat, texts in fake.texts.items() if LAST_REPLY not in texts[-1]]
+    if outcome and unfinished:
+        problems.append(f"{len(unfinished)} chats did not end on the expected outcome")
+    return problems
+
+
+async def measure(
+    kind: str, folder: Path, fake: FakeBotApi, api_url: str, concurrency: int, conversations: int
+) -> Result:
+    port = _free_port()
+    command = [sys.executable, "-m", "bench.telegram", "--serve", kind, "--port", str(port)]
+    command += ["--dir", str(folder), "--api", api_url]
+    child = subprocess.Popen(command)
+    notes: list[str] = []
+    try:
+        await _wait_until_up(port, child)
+        path = "/webhooks/telegram" if kind == "leadbot" else "/webhook"
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+            prospects = Prospects(session, fake, f"http://{HOST}:{port}{path}")
+            fake.reset()
+            await prospects.run(concurrency, 1)  # warm-up: one conversation each
+            fake.reset()
+            cpu_before = _cpu_seconds(child.pid)
+            started = time.perf_counter()
+            reply_ms, answer_ms = await prospects.run(concurrency, conversations)
+            seconds = time.perf_counter() - started
+            cpu_after = _cpu_seconds(child.pid)
+        await asyncio.sleep(0.2)  # anything sent late would show in the check
+        notes += _check(fake, concurrency * conversations, outcome=kind != "ceiling")
+        if kind == "peer":  # still running: anything on disk was written during the turns
+            notes.append(f"pickle file after the run: {_describe(folder / PICKLE)}")
+    finally:
+        stopping = time.perf_counter()
+        child.send_signal(signal.SIGTERM)  # a graceful stop: the peer flushes its pickle
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        stopped = time.perf_counter() - stopping
+    notes += _log_problems(folder)
+    if kind == "peer":
+        written = _describe(folder / PICKLE)
+        notes.append(f"pickle file after stop(): {written}; the child took {stopped:.1f} s to exit")
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Result(kind, len(reply_ms), seconds, reply_ms, answer_ms, cpu, notes)
+
+
+LOG_MARKERS = ('"level": "WARNING"', '"level": "ERROR"', " - WARNING - ", " - ERROR - ")
+
+
+def _log_problems(folder: Path) -> list[str]:
+    """Warnings and errors the server logged: a benchmark of a failing bot measures nothing."""
+    found = [
+        line.strip()
+        for log in sorted(folder.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if any(marker in line for marker in LOG_MARKERS)
+    ]
+    return [f"{len(found)} warning(s) or error(s) logged, first: {found[0][:300]}"] if found else []
+
+
+def _describe(path: Path) -> str:
+    return f"{path.stat().st_size:,} bytes" if path.exists() else "not written"
+
+
+SERVERS = ("leadbot", "peer", "ceiling")
+
+
+async def main(concurrency: int, conversations: int, only: str | None) -> None:
+    fake = FakeBotApi()
+    results: dict[str, Result] = {}
+    async with serving(fake.app()) as fake_port:
+        api_url = f"http://{HOST}:{fake_port}"
+        with tempfile.TemporaryDirectory() as folder:
+            for name in [only] if only else SERVERS:
+                where = Path(folder) / name
+                where.mkdir()
+                results[name] = await measure(
+                    name, where, fake, api_url, concurrency, conversations
+                )
+    turns = concurrency * conversations * len(TURNS)
+    print(
+        f"{concurrency} conversations at once, {conversations} each in turn: {turns:,} turns "
+        f"measured, after {concurrency} conversations of warm-up"
+    )
+    print(report(results))
+
+
+def report(results: dict[str, Result]) -> str:
+    peer = results.get("peer")
+    lines = [
+        "| server | turns/s | vs peer | reply p50 | reply p99 | p99 vs peer | 200 p50 / p99 "
+        "| server CPU per turn |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, result in results.items():
+        p99 = percentile(result.reply_ms, 0.99)
+        rate = f"{result.rate / peer.rate:.2f}x" if peer else ""
+        tail = f"{p99 / percentile(peer.reply_ms, 0.99):.2f}x" if peer else ""
+        answered = [percentile(result.answer_ms, f) for f in (0.5, 0.99)]
+        cpu = (
+            ""
+            if result.cpu_seconds is None
+            else f"{result.cpu_seconds / result.turns * 1000:.2f} ms"
+        )
+        lines.append(
+            f"| {name} | {result.rate:,.0f} | {rate} | {percentile(result.reply_ms, 0.5):.1f} ms "
+            f"| {p99:.1f} ms | {tail} | {answered[0]:.1f} / {answered[1]:.1f} ms | {cpu} |"
+        )
+    lines += [f"- {name}: {note}" for name, result in results.items() for note in result.notes]
+    if "leadbot" in results:
+        leadbot = results["leadbot"]
+        p99 = percentile(leadbot.reply_ms, 0.99)
+        lines.append(
+            f"target (p99 <= 50 ms, >= 500 turns/s): p99 {'met' if p99 <= 50 else 'missed'}, "
+            f"throughput {'met' if leadbot.rate >= 500 else 'missed'}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--conversations", type=int, default=6, help="per prospect, measured")
+    parser.add_argument("--only", choices=SERVERS, help="measure one server alone")
+    parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--api", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve(arguments.serve, arguments.port, arguments.dir, arguments.api)
+    else:
+        asyncio.run(main(arguments.concurrency, arguments.conversations, arguments.only))
