@@ -46,7 +46,13 @@ def new_bot(settings: TelegramSettings) -> Bot:
     root = str(settings.api_url).rstrip("/")
     timeout = settings.timeout
     request = HTTPXRequest(
-        read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout, pool_timeout=timeout
+        # A small pool: httpcore scans every pooled connection on each request, and Telegram
+        # takes at most about 30 messages a second from one bot anyway.
+        connection_pool_size=8,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        connect_timeout=timeout,
+        pool_timeout=timeout,
     )
     return Bot(
         settings.token.get_secret_value(),
