@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bot.loader import parse_script
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -30,3 +32,10 @@ def test_the_quickstart_script_exists() -> None:
     run = _commands()[0]
     for path in re.findall(r"examples/\S+\.yaml", run):
         assert (ROOT / path).is_file(), path
+
+
+def test_the_readme_script_example_is_a_clean_script() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"```yaml\n(id: .+?)```", readme, re.DOTALL)
+    result = parse_script(example, "README.md")
+    assert result.problems == ()
