@@ -14,6 +14,7 @@ from datetime import datetime
 
 from bot.inbound import Inbound, TextReceived
 from bot.intake import IntakeService
+from bot.locks import KeyedLocks
 from bot.records import Receipt, Submission
 from bot.service import ConversationService, TurnResult
 from bot.tokens import TokenSigner
@@ -42,20 +43,29 @@ class ChatRouter:
         self._intake = intake
         self._signer = signer
         self._clock = clock
+        self._chats = KeyedLocks()
 
     async def receive(self, message: ChatMessage) -> TurnResult:
-        current = await self._conversations.latest_in_chat(message.channel, message.chat)
-        if message.start:  # a deep link was followed: bind this chat to the lead it names
-            return await self._open(message, message.start)
-        if current is not None:  # a plain /start lands here too: "welcome back"
-            return await self._conversations.handle(current, message.inbound, message.receipt)
-        text = message.inbound.text if isinstance(message.inbound, TextReceived) else ""
-        return await self._open(message, text)
+        # One chat at a time in this process: the second of two first messages must find the
+        # conversation the first one opened, or its text would be lost to a second opening.
+        async with self._chats.hold((message.channel, message.chat)):
+            current = await self._conversations.latest_in_chat(message.channel, message.chat)
+            if message.start:  # a deep link was followed: bind this chat to the lead it names
+                return await self._open(message, message.start, by_code=False)
+            if current is not None:  # a plain /start lands here too: "welcome back"
+                return await self._conversations.handle(current, message.inbound, message.receipt)
+            text = message.inbound.text if isinstance(message.inbound, TextReceived) else ""
+            return await self._open(message, text, by_code=True)
 
-    async def _open(self, message: ChatMessage, pointer: str) -> TurnResult:
-        lead_id = await self._conversations.find_lead(pointer, self._signer) if pointer else None
+    async def _open(self, message: ChatMessage, pointer: str, *, by_code: bool) -> TurnResult:
+        """A deep link's payload binds only by a signed token; a reference code binds only as
+        the first message of a chat that has none yet, so one chat cannot try code after code
+        until it lands on someone else's lead."""
+        lead_id = None
+        if pointer:
+            lead_id = await self._conversations.find_lead(pointer, self._signer, codes=by_code)
         if lead_id is None:
-            lead_id = await self._lead_from_chat(message, campaign=pointer if message.start else "")
+            lead_id = await self._lead_from_chat(message, campaign="" if by_code else pointer)
         return await self._conversations.open(
             lead_id,
             channel=message.channel,

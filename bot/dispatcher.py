@@ -88,7 +88,12 @@ class Dispatcher:
         """Dispatch until cancelled."""
         while True:
             self._wake.clear()
-            if await self.run_once() == 0:
+            try:
+                claimed = await self.run_once()
+            except Exception:  # the database went away for a moment: keep going, never die
+                log.exception("dispatching failed; trying again shortly")
+                claimed = 0
+            if claimed == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_wait)
 

@@ -197,11 +197,20 @@ class _Turn:
             return
         self.answer(question, result, source="prospect")
 
+    def _wake_if_expired(self) -> None:
+        """A tap or a shared contact after expiry is a late reply like a typed one."""
+        if self.state.status is Status.EXPIRED:
+            if self._restarts_when_late():
+                self.restart()
+            else:
+                self.set(status=Status.ACTIVE)
+
     def _restarts_when_late(self) -> bool:
         expiry = self.script.spec.expiry
         return expiry is not None and expiry.late_reply == "restart"
 
     def _on_option(self, picked: OptionPicked) -> None:
+        self._wake_if_expired()
         question = self.pending()
         if self.state.status is not Status.ACTIVE or question is None:
             return
@@ -216,6 +225,7 @@ class _Turn:
         )
 
     def _on_contact(self, contact: ContactShared) -> None:
+        self._wake_if_expired()
         question = self.pending()
         if question is None or self.state.status is not Status.ACTIVE:
             return

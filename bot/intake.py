@@ -13,6 +13,7 @@ from bot.errors import ReferenceTakenError
 from bot.ports import Storage, Transaction
 from bot.records import Lead, NewLead, Submission
 from bot.routing import RouteRule, route
+from bot.textsafe import storable, storable_value
 from bot.tokens import TokenSigner, new_reference
 
 _REFERENCE_TRIES = 8
@@ -78,7 +79,9 @@ class IntakeService:
 
     def _new_lead(self, submission: Submission, script_id: str, now: datetime) -> NewLead:
         script = self._catalog.current(script_id).script
-        fields = {key: value for key, value in submission.fields.items() if value}
+        fields = {
+            storable(key): storable(value) for key, value in submission.fields.items() if value
+        }
         phone = email = None
         if raw_phone := fields.get("phone"):
             parsed = parse_phone(raw_phone, region=script.spec.region)
@@ -88,15 +91,22 @@ class IntakeService:
             email = str(parsed_email.value) if isinstance(parsed_email, Parsed) else None
         return NewLead(
             source=submission.source,
-            external_id=submission.external_id,
+            external_id=storable(submission.external_id),
             script_id=script_id,
             submitted_at=submission.submitted_at or now,
             fields=fields,
-            raw=submission.raw,
-            attribution=submission.attribution,
+            raw=storable_value(submission.raw),
+            attribution=storable_value(submission.attribution),
             phone=phone,
             email=email,
-            language=fields.get("language"),
+            language=_language(fields.get("language")),
             is_test=submission.is_test,
-            consent_text=submission.consent_text,
+            consent_text=storable(submission.consent_text) if submission.consent_text else None,
         )
+
+
+def _language(tag: str | None) -> str | None:
+    """A language tag as a script knows them ("es", "pt-BR"), or nothing."""
+    if tag and len(tag) <= 16 and tag.replace("-", "").replace("_", "").isalnum():
+        return tag
+    return None

@@ -31,6 +31,7 @@ from bot.locks import KeyedLocks
 from bot.ports import Storage, Transaction
 from bot.records import Conversation, Receipt
 from bot.state import ConversationState
+from bot.textsafe import storable
 from bot.tokens import TokenError, TokenSigner, find_reference
 
 SEND_TEXT = "send_text"
@@ -142,14 +143,16 @@ class ConversationService:
         )
         return found.id if found is not None else None
 
-    async def find_lead(self, token_or_text: str, signer: TokenSigner) -> int | None:
+    async def find_lead(
+        self, token_or_text: str, signer: TokenSigner, *, codes: bool = True
+    ) -> int | None:
         """The lead a chat's first message points at: a signed token (a deep link's payload),
-        or a reference code typed anywhere in it."""
+        or (with `codes`) a reference code typed anywhere in it."""
         try:
             return signer.verify(token_or_text.strip(), self._clock())
         except TokenError:
             pass
-        code = find_reference(token_or_text)
+        code = find_reference(token_or_text) if codes else None
         if code is None:
             return None
         lead = await self._storage.run(lambda tx: tx.leads.by_reference(code))
@@ -159,6 +162,8 @@ class ConversationService:
         self, conversation_id: int, inbound: Inbound, receipt: Receipt | None = None
     ) -> TurnResult:
         """Apply one inbound event to a conversation, once, in arrival order."""
+        if isinstance(inbound, TextReceived):
+            inbound = TextReceived(storable(inbound.text))
 
         def work(tx: Transaction) -> TurnResult:
             if receipt is not None and not tx.receipts.add(receipt, now):

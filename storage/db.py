@@ -23,7 +23,8 @@ def is_sqlite(url: str | URL) -> bool:
 
 @dataclass
 class Database:
-    """An engine, and on SQLite the one-writer-at-a-time gate of this process."""
+    """An engine for reads, migrations and exports (turns write through
+    storage.transactions.SqlStorage), and on SQLite a gate that queues this engine's writers."""
 
     engine: AsyncEngine
     url: str
@@ -60,7 +61,8 @@ class Database:
 def connect(url: str, *, schema: str | None = None, echo: bool = False) -> Database:
     """Create the engine for `url`; `schema` puts PostgreSQL tables in that schema (tests)."""
     parsed = make_url(url)
-    options: dict[str, Any] = {"echo": echo}
+    # hide_parameters: an error's message then never carries a lead's phone, email or name.
+    options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if is_sqlite(parsed):
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         engine = create_async_engine(parsed, **options)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from bot.errors import ReferenceTakenError
 from bot.records import Lead, NewLead
-from storage.sql import insert_returning_id
+from storage.sql import fitting, insert_returning_id
 from storage.tables import LeadRow
 
 T = LeadRow.__table__  # type: ignore[attr-defined]
@@ -47,7 +47,7 @@ class SqlLeadRepository:
     def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
         values = {
             "source": lead.source,
-            "external_id": lead.external_id,
+            "external_id": fitting(lead.external_id, 128),
             "reference": reference,
             "script_id": lead.script_id,
             "is_test": lead.is_test,
@@ -67,7 +67,9 @@ class SqlLeadRepository:
         new_id = insert_returning_id(self._connection, T, values)
         if new_id is not None:
             return _lead(SimpleNamespace(id=new_id, outcome=None, score=None, **values)), True
-        query = select(T).where(T.c.source == lead.source, T.c.external_id == lead.external_id)
+        query = select(T).where(
+            T.c.source == lead.source, T.c.external_id == fitting(lead.external_id, 128)
+        )
         row = self._connection.execute(query).first()
         if row is None:  # nothing inserted, and not because the lead exists: the code is taken
             raise ReferenceTakenError(reference)

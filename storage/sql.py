@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,3 +44,10 @@ def insert_returning_id(
         _CACHE[key] = statement
     new_id = connection.execute(statement, dict(values)).scalar()
     return int(new_id) if new_id is not None else None
+
+
+def fitting(value: str, limit: int) -> str:
+    """An id that fits its column: a longer one becomes a hash of itself, still unique."""
+    if len(value) <= limit:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

@@ -128,7 +128,8 @@ class ReceiptRow(SQLModel, table=True):
 
 
 class TimerRow(SQLModel, table=True):
-    """Silence timers the engine asked for (reminders, expiry); the scheduler fires them."""
+    """Silence timers the engine asked for (reminders, expiry). Kept now, fired by the
+    scheduler that comes with follow-ups (not yet part of `leadbot serve`)."""
 
     __tablename__ = "timers"
     __table_args__ = (Index("ix_timers_due", "due_at"),)

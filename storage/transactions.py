@@ -70,7 +70,9 @@ class _SqliteWriter:
     def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
         self._engine: Engine = create_engine(
-            sync_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            sync_url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            hide_parameters=True,  # no lead's data in an error's message
         )
         event.listen(self._engine, "connect", _on_connect)
         event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -125,8 +127,8 @@ class _SqliteWriter:
             return False, error
 
     async def close(self) -> None:
-        while self._pump is not None and not self._pump.done():
-            await asyncio.sleep(0)
+        if self._pump is not None:
+            await asyncio.gather(self._pump, return_exceptions=True)  # let queued work finish
         self._thread.shutdown(wait=True)
         self._engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,3 +110,28 @@ async def test_a_repeated_start_update_changes_nothing(backend: Backend) -> None
     assert not again.applied
     transcript = await backend.transcript(first.conversation_id)
     assert [text for _, text, _ in transcript] == ["Hi Lea!", "Which product?"]
+
+
+async def test_two_first_messages_at_once_are_both_applied(backend: Backend) -> None:
+    chats, _ = router(backend)
+    first, second = await asyncio.gather(
+        chats.receive(message("hello", 1)), chats.receive(message("alpha", 2))
+    )
+    assert first.applied
+    assert second.applied
+    assert second.conversation_id == first.conversation_id
+    transcript = await backend.transcript(first.conversation_id)
+    assert ("prospect", "alpha", "received") in transcript  # the second text was not lost
+    assert second.state is not None
+    assert second.state.answers == {"product": "a"}
+
+
+async def test_a_deep_link_payload_never_binds_by_reference_code(backend: Backend) -> None:
+    chats, _ = router(backend)
+    lead_id = await form_lead(backend)
+    await chats.receive(message("/start", 1, start="K7Q2MX"))  # someone else's code
+    conversation = await backend.storage.run(
+        lambda tx: tx.conversations.latest_in_chat("telegram", "42")
+    )
+    assert conversation is not None
+    assert conversation.lead_id != lead_id  # a lead of this chat's own, tagged K7Q2MX

@@ -279,3 +279,31 @@ async def test_a_blocked_prospect_stops_all_sending_to_that_conversation(backend
     assert rows["z"]["error"] == "403 bot was blocked by the user"
     assert rows["fine"]["status"] == "sent"
     assert [item.payload["text"] for item in sender.sent] == ["fine"]
+
+
+async def test_a_database_hiccup_does_not_stop_the_dispatcher(backend: Backend) -> None:
+    class Flaky:
+        """The backend's storage, failing its first two transactions."""
+
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+            self.failures = 2
+
+        async def run(self, work: object) -> object:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("database went away")
+            return await self.inner.run(work)  # type: ignore[attr-defined]
+
+    await queue(backend, 1)
+    sender = RecordingSender()
+    worker = Dispatcher(Flaky(backend.storage), {"send_text": sender}, FakeClock(), idle_wait=0.01)  # type: ignore[arg-type]
+    task = asyncio.create_task(worker.run())
+    for _ in range(200):
+        if sender.sent:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(sender.sent) == 1

@@ -298,3 +298,21 @@ def test_complete_reasons_name_the_step_that_chose_an_outcome() -> None:
     done = step(NUMBERS, transition.state, TextReceived("no"), NOW)
     complete = next(e for e in done.effects if isinstance(e, Complete))
     assert complete.reasons == ("unhappy: default",)
+
+
+def test_a_tap_after_expiry_is_a_late_reply() -> None:
+    script = script_from(
+        """
+        id: tap
+        name: Tap
+        questions:
+          - {id: a, type: yes_no, prompt: Ready?}
+          - {id: b, type: text, prompt: Name?}
+        outcomes: [{id: done}]
+        expiry: {after: 1d}
+        """
+    )
+    state, said = play(script, [SilenceTimerFired(TimerKind.EXPIRY, 1), OptionPicked("a", "yes")])
+    assert state.status is Status.ACTIVE
+    assert state.answers == {"a": True}
+    assert said[-1] == ["Name?"]

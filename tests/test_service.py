@@ -259,3 +259,27 @@ async def test_open_starts_once_then_welcomes_back(backend: Backend) -> None:
     assert texts[-2:] == ["Welcome back!", "Budget?"]
     elsewhere = await service.open(lead_id, channel="telegram", channel_user_id="42")
     assert elsewhere.conversation_id != first.conversation_id
+
+
+async def test_text_any_database_refuses_is_stored_cleaned(backend: Backend) -> None:
+    """NUL (PostgreSQL refuses it) and a lone surrogate (no encoding writes it)."""
+    service = ConversationService(backend.storage, catalog(), FakeClock())
+    conversation_id = await started(backend, service)
+    await service.handle(conversation_id, TextReceived("alp\x00ha"), Receipt("web", "n1"))
+    await service.handle(conversation_id, TextReceived("20k \ud800"), Receipt("web", "n2"))
+    texts = [
+        text
+        for author, text, _ in await backend.transcript(conversation_id)
+        if author == "prospect"
+    ]
+    assert texts == ["alpha", "20k ?"]
+
+
+async def test_an_overlong_external_id_still_dedupes(backend: Backend) -> None:
+    long_id = "x" * 500
+    new = NewLead("api", long_id, "quote", NOW)
+    first = await backend.storage.run(lambda tx: tx.leads.add(new, "R1", NOW))
+    again = await backend.storage.run(lambda tx: tx.leads.add(new, "R2", NOW))
+    assert first[1]
+    assert not again[1]
+    assert again[0].id == first[0].id

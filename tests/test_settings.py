@@ -110,3 +110,27 @@ async def test_behind_a_trusted_proxy_the_form_limit_counts_the_real_client(
         allow_redirects=False,
     )
     assert (first.status, other.status, again.status) == (303, 303, 429)
+
+
+def test_an_in_memory_database_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADBOT_DATABASE_URL", "sqlite:///:memory:")
+    with pytest.raises(SettingsError, match="in-memory database would lose every lead"):
+        load_settings()
+
+
+async def test_a_client_cannot_choose_its_address_behind_a_proxy(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    settings = base(tmp_path, form={"per_minute": 1, "trusted_proxies": ["127.0.0.1"]})
+    client = await aiohttp_client(create_app(settings))
+    form = {"first_name": "Ana", "phone": "612345678", "email": "a@example.com", "_consent": "yes"}
+    statuses = []
+    for spoofed in ("1.1.1.1", "2.2.2.2"):  # the proxy appends the real address, 203.0.113.9
+        response = await client.post(
+            "/f/car-test-drive",
+            data=form,
+            headers={"X-Forwarded-For": f"{spoofed}, 203.0.113.9"},
+            allow_redirects=False,
+        )
+        statuses.append(response.status)
+    assert statuses == [303, 429]

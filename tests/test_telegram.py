@@ -208,7 +208,9 @@ async def test_two_updates_for_one_chat_at_once_are_both_applied_in_turn(tg: Har
 # -- authentication and bad input ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("secret", [None, "", "wrong-secret", SECRET + "x", SECRET.upper()])
+@pytest.mark.parametrize(
+    "secret", [None, "", "wrong-secret", SECRET + "x", SECRET.upper(), "s\xe9cret"]
+)
 async def test_a_missing_or_wrong_secret_is_refused_and_nothing_is_stored(
     tg: Harness, secret: str | None
 ) -> None:

@@ -17,10 +17,11 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 from sqlalchemy import select
 
+from bot.records import NewLead
 from bot.tokens import TokenSigner
 from storage.tables import LeadRow
 from webhooks.app import create_app
-from webhooks.keys import DATABASE
+from webhooks.keys import DATABASE, SIGNER, STORAGE
 from webhooks.settings import Settings
 from webhooks.webchat import HUB, Hub
 
@@ -334,3 +335,34 @@ async def test_the_hub_wakes_only_listeners_of_that_conversation() -> None:
     hub.close()
     with hub.listening(3) as late:
         assert late.is_set()  # a stream opened during shutdown ends at once
+
+
+async def test_hostile_bodies_get_400s_and_odd_text_is_kept(client: TestClient[Any, Any]) -> None:
+    token = await opened_chat(client)
+    nested = await client.post(
+        f"/chat/{token}/messages",
+        data=b"[" * 5_000,  # under the size limit, over the depth limit
+        headers={"Content-Type": "application/json"},
+    )
+    assert nested.status == 400
+    odd = await client.post(
+        f"/chat/{token}/messages",
+        data=b'{"text": "suv \\ud800", "client_id": "odd1"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert odd.status in (202, 400)  # refused or stored cleaned: never a 500
+    listing = await client.get(f"/chat/{token}/messages")
+    assert listing.headers["Cache-Control"] == "no-store"
+
+
+async def test_a_lead_whose_script_was_removed_gets_a_friendly_page(
+    client: TestClient[Any, Any],
+) -> None:
+    lead = NewLead("api", "orphan", "removed-script", datetime.now(UTC))
+    lead_id = await client.app[STORAGE].run(
+        lambda tx: tx.leads.add(lead, "ORPH42", datetime.now(UTC))[0].id
+    )
+    token = client.app[SIGNER].sign(lead_id, datetime.now(UTC))
+    response = await client.get(f"/chat/{token}")
+    assert response.status == 404
+    assert "text/html" in response.headers["Content-Type"]

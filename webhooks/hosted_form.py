@@ -36,7 +36,6 @@ ATTRIBUTION_KEYS = (
 )
 MAX_VALUE = 500  # characters per form value: enough for any name or address, bounds the work
 _NONCE = re.compile(r"form-[A-Za-z0-9_-]{16,43}")
-_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 _INPUTS = {  # lead field type -> (input type, inputmode)
     "text": ("text", None),
     "email": ("email", "email"),
@@ -112,12 +111,16 @@ def form_fields(script: CompiledScript, language: str, texts: Mapping[str, str])
 
 
 def client_address(request: web.Request) -> str:
-    """Who is posting: behind a trusted load balancer, the first X-Forwarded-For address."""
+    """Who is posting: behind trusted load balancers, the right-most X-Forwarded-For address
+    that is not one of them (the left-most ones are whatever the client chose to send)."""
+    trusted = request.app[SETTINGS].form.trusted_proxies
     remote = request.remote or "unknown"
-    if remote in request.app[SETTINGS].form.trusted_proxies:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
+    if remote not in trusted:
+        return remote
+    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted:
+            return hop
     return remote
 
 

@@ -203,6 +203,8 @@ class Settings(BaseSettings):
         backend = url.get_backend_name()
         if backend not in DRIVERS:
             raise ValueError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+        if backend == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("an in-memory database would lose every lead at exit: name a file")
         # "postgresql://..." and "sqlite:///..." are fine: leadbot picks the async driver.
         return url.set(drivername=DRIVERS[backend]).render_as_string(hide_password=False)
 

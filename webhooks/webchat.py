@@ -25,6 +25,8 @@ from bot.records import Receipt, TranscriptLine
 from storage.db import Database
 from storage.transcripts import newest_conversation, options_asked_before, transcript_after
 from webhooks.http import json_error, read_json_body
+from webhooks.intake.common import IntakeError
+from webhooks.intake.payload import load_json
 from webhooks.keys import CATALOG, CONVERSATIONS, DATABASE, SETTINGS, STORAGE
 from webhooks.pagekit import (
     PAGE_TEXTS,
@@ -36,6 +38,7 @@ from webhooks.pagekit import (
 )
 
 CHANNEL = "web"
+NO_STORE = {"Cache-Control": "no-store"}  # a transcript is personal: no cache may keep it
 MAX_TEXT = 2000  # characters in one message from the page
 MAX_BODY = 16 * 1024
 POLL_SECONDS = 2.0  # how late a line committed by another worker may reach an open page
@@ -196,7 +199,7 @@ async def chat_page(request: web.Request) -> web.Response:
                 channel_user_id=channel_user_id(lead_id),
                 language=wanted_language(request),
             )
-        except UnknownConversationError:  # signed by us, but the lead was erased since
+        except (UnknownConversationError, UnknownScriptError):  # erased lead, or its script
             return link_error_page(request, LinkError(expired=False))
         app[HUB].notify(opened.conversation_id)  # another tab of this chat shows the lines
         conversation_id, state = opened.conversation_id, opened.state
@@ -243,9 +246,9 @@ async def list_messages(request: web.Request) -> web.Response:
         return json_error(400, "bad_request", "after must be a message id (a whole number)")
     conversation_id = await web_conversation(request.app[DATABASE], lead_id)
     if conversation_id is None:
-        return web.json_response([])
+        return web.json_response([], headers=NO_STORE)
     lines = await lines_after(request.app[DATABASE], conversation_id, after)
-    return web.json_response([line.as_json() for line in lines])
+    return web.json_response([line.as_json() for line in lines], headers=NO_STORE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,9 +292,9 @@ async def post_message(request: web.Request) -> web.Response:
         return json_error(error.status, error.code, error.message)
     body = await read_json_body(request, max_bytes=MAX_BODY)
     try:
-        data = json.loads(body)
-    except ValueError:
-        return json_error(400, "bad_json", "the body is not valid JSON")
+        data = load_json(body)  # with limits on depth, and no lone surrogates or NaN
+    except IntakeError as error:
+        return json_error(400, "bad_json", error.message)
     post = _parse_post(data)
     if isinstance(post, str):
         return json_error(400, "bad_request", post)
@@ -307,7 +310,7 @@ async def post_message(request: web.Request) -> web.Response:
         # conversation so that one page's ids can never swallow another's messages.
         receipt = Receipt(CHANNEL, f"{conversation_id}:{post.client_id}")
         await conversations.handle(conversation_id, post.inbound, receipt)
-    except UnknownConversationError:  # signed by us, but the lead was erased since
+    except (UnknownConversationError, UnknownScriptError):  # erased lead, or its script
         erased = LinkError(expired=False)
         return json_error(erased.status, erased.code, erased.message)
     app[HUB].notify(conversation_id)  # committed: open pages read the new lines now

@@ -16,7 +16,7 @@ from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from bot.binding import ChatMessage
-from bot.errors import UnknownConversationError
+from bot.errors import UnknownConversationError, UnknownScriptError
 from bot.inbound import Inbound, OptionPicked
 from bot.records import Receipt
 from storage.transcripts import question_of_provider_message
@@ -80,7 +80,8 @@ async def receive_update(request: web.Request) -> web.Response:
         return _not_configured("telegram.token", TOKEN_VARIABLE)
     if settings.webhook_secret is None:
         return _not_configured("telegram.webhook_secret", SECRET_VARIABLE)
-    given = request.headers.get(SECRET_HEADER, "").encode()
+    # surrogateescape: aiohttp keeps undecodable header bytes as surrogates; never let them raise.
+    given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
     if not hmac.compare_digest(given, settings.webhook_secret.get_secret_value().encode()):
         return json_error(403, "forbidden", f"missing or wrong {SECRET_HEADER}")
     body = await read_json_body(request, max_bytes=MAX_BODY)
@@ -104,7 +105,7 @@ async def receive_update(request: web.Request) -> web.Response:
     receipt = Receipt(CHANNEL, f"{settings.bot_id}:{update.update_id}")
     try:
         result = await app[ROUTER].receive(_message(incoming, inbound, receipt))
-    except UnknownConversationError:  # the lead behind a link was erased since
+    except (UnknownConversationError, UnknownScriptError):  # erased lead, or script removed
         log.info("telegram update %s names an erased lead; ignored", update.update_id)
         return _ok()
     if incoming.tap is not None and result.applied:

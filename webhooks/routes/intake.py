@@ -73,9 +73,8 @@ async def relay_leads(request: web.Request) -> web.Response:
         next(iter(settings.relays)) if len(settings.relays) == 1 else ""
     )
     relay = settings.relays.get(name)
-    if relay is None:
-        known = ", ".join(sorted(settings.relays))
-        return json_error(400, "unknown_source", f"say which relay with ?source= (one of: {known})")
+    if relay is None:  # names are not listed: a caller without a key learns nothing
+        return json_error(400, "unknown_source", "say which relay sends this with ?source=NAME")
     script_id = request.query.get("script")
     if script_id is not None and script_id not in request.app[CATALOG].ids():
         return json_error(404, "unknown_script", f"no script with id {script_id!r}")
