@@ -64,3 +64,7 @@ class UnknownScriptError(BotError):
 
 class ReferenceTakenError(BotError):
     """The reference code chosen for a new lead belongs to another lead: choose another."""
+
+
+class ConversationExistsError(BotError):
+    """The lead already has a conversation in that chat (opened meanwhile by another worker)."""

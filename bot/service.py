@@ -18,7 +18,7 @@ from bot.effects import (
     SendText,
 )
 from bot.engine import Transition, step
-from bot.errors import UnknownConversationError
+from bot.errors import ConversationExistsError, UnknownConversationError
 from bot.inbound import (
     ContactShared,
     ConversationStarted,
@@ -126,14 +126,21 @@ class ConversationService:
                 lambda tx: tx.conversations.find(lead_id, channel, channel_user_id)
             )
             if existing is None:
-                return await self.start(
-                    lead_id,
-                    channel=channel,
-                    channel_user_id=channel_user_id,
-                    language=language,
-                    timezone=timezone,
-                    receipt=receipt,
-                )
+                try:
+                    return await self.start(
+                        lead_id,
+                        channel=channel,
+                        channel_user_id=channel_user_id,
+                        language=language,
+                        timezone=timezone,
+                        receipt=receipt,
+                    )
+                except ConversationExistsError:  # another worker won the race: join it
+                    existing = await self._storage.run(
+                        lambda tx: tx.conversations.find(lead_id, channel, channel_user_id)
+                    )
+                    if existing is None:
+                        raise
         return await self.handle(existing.id, ConversationStarted(language=language), receipt)
 
     async def latest_in_chat(self, channel: str, channel_user_id: str) -> int | None:

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from bot.errors import ConcurrentUpdateError
+from bot.errors import ConcurrentUpdateError, ConversationExistsError
 from bot.records import Conversation
 from bot.state import ConversationState
+from storage.sql import insert_returning_id
 from storage.tables import ConversationRow, MessageRow
 
 C = ConversationRow.__table__  # type: ignore[attr-defined]
@@ -56,9 +57,9 @@ class SqlConversationRepository:
             "created_at": now,
             "updated_at": now,
         }
-        new_id = (
-            self._connection.execute(insert(C).values(**values).returning(C.c.id))
-        ).scalar_one()
+        new_id = insert_returning_id(self._connection, C, values)
+        if new_id is None:  # another worker opened it a moment ago
+            raise ConversationExistsError(f"lead {lead_id} already has a conversation there")
         return Conversation(
             new_id, lead_id, channel, channel_user_id, script_id, script_version, None, 0
         )

@@ -58,7 +58,13 @@ class LeadRow(SQLModel, table=True):
 
 class ConversationRow(SQLModel, table=True):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_channel_user", "channel", "channel_user_id"),)
+    __table_args__ = (
+        Index("ix_conversations_channel_user", "channel", "channel_user_id"),
+        # One conversation per lead and chat, whatever the number of workers opening it.
+        UniqueConstraint(
+            "lead_id", "channel", "channel_user_id", name="uq_conversations_lead_chat"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: int = Field(foreign_key="leads.id", index=True, ondelete="CASCADE")

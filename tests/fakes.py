@@ -9,7 +9,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.errors import ConcurrentUpdateError, DeliveryError, ReferenceTakenError
+from bot.errors import (
+    ConcurrentUpdateError,
+    ConversationExistsError,
+    DeliveryError,
+    ReferenceTakenError,
+)
 from bot.records import Conversation, Lead, NewLead, OutboxItem, Receipt
 from bot.state import ConversationState
 
@@ -108,6 +113,11 @@ class _Conversations:
         script_version: str,
         now: datetime,
     ) -> Conversation:
+        if any(
+            (c.lead_id, c.channel, c.channel_user_id) == (lead_id, channel, channel_user_id)
+            for c in self.data.conversations.values()
+        ):
+            raise ConversationExistsError(str(lead_id))
         conversation = Conversation(
             len(self.data.conversations) + 1,
             lead_id,

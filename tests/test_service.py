@@ -283,3 +283,26 @@ async def test_an_overlong_external_id_still_dedupes(backend: Backend) -> None:
     assert first[1]
     assert not again[1]
     assert again[0].id == first[0].id
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_two_workers_opening_one_chat_make_one_conversation(
+    kind: str, tmp_path: Path
+) -> None:
+    async with open_backend(kind, tmp_path) as backend:
+        assert backend.database is not None
+        lead_id = await add_lead(backend)
+        other_database = connect(backend.database.url, schema=backend.database.schema)
+        other_storage = SqlStorage(other_database)
+        try:
+            services = [
+                ConversationService(storage, catalog(), FakeClock())
+                for storage in (backend.storage, other_storage, backend.storage, other_storage)
+            ]
+            opened = await asyncio.gather(
+                *(s.open(lead_id, channel="web", channel_user_id="u1") for s in services)
+            )
+        finally:
+            await other_storage.close()
+            await other_database.dispose()
+        assert len({result.conversation_id for result in opened}) == 1
