@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sqlalchemy import func, select
 
 from bot.records import TranscriptLine
@@ -47,25 +45,6 @@ async def transcript_after(
         TranscriptLine(r.id, r.author, r.text, r.options or [], r.question_id, r.status)
         for r in rows
     ]
-
-
-async def options_asked_before(
-    database: Database, conversation_id: int, message_id: int
-) -> list[Mapping[str, str]]:
-    """The options of the last question asked at or before `message_id`."""
-    query = (
-        select(M.c.options)
-        .where(
-            M.c.conversation_id == conversation_id,
-            M.c.id <= message_id,
-            M.c.author == "bot",
-            M.c.question_id.is_not(None),
-        )
-        .order_by(M.c.id.desc())
-        .limit(1)
-    )
-    async with database.reading() as connection:
-        return list((await connection.execute(query)).scalar() or [])
 
 
 async def question_of_provider_message(

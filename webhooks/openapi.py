@@ -6,7 +6,7 @@ import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from webhooks.pages import ATTRIBUTION_KEYS
+from webhooks.hosted_form import ATTRIBUTION_KEYS
 from webhooks.settings import Settings
 
 Json = dict[str, Any]

@@ -7,7 +7,7 @@ from aiohttp import web
 from yarl import URL
 
 from webhooks.deeplinks import links_for
-from webhooks.hosted_form import ATTRIBUTION_KEYS, setup_form
+from webhooks.hosted_form import setup_form
 from webhooks.keys import SETTINGS
 from webhooks.pagekit import (
     PAGE_TEXTS,
@@ -19,8 +19,6 @@ from webhooks.pagekit import (
     message_page,
     wanted_language,
 )
-
-__all__ = ["ATTRIBUTION_KEYS", "setup"]
 
 _APP_ORDER = ("telegram", "whatsapp", "messenger", "tiktok", "sms", "web")
 

@@ -21,9 +21,9 @@ from aiohttp import web
 
 from bot.errors import UnknownConversationError, UnknownScriptError
 from bot.inbound import Inbound, OptionPicked, TextReceived
-from bot.records import Receipt, TranscriptLine
+from bot.records import Receipt
 from storage.db import Database
-from storage.transcripts import newest_conversation, options_asked_before, transcript_after
+from storage.transcripts import newest_conversation, transcript_after
 from webhooks.http import json_error, read_json_body
 from webhooks.intake.common import IntakeError
 from webhooks.intake.payload import load_json
@@ -46,7 +46,6 @@ KEEPALIVE_SECONDS = 15.0  # a comment now and then keeps proxies from closing an
 BATCH = 200  # lines per answer; the page asks again from the last id it got
 _MESSAGE_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() takes "²"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_TAPPED = re.compile(r"\[tapped (.+)\]")  # how the service writes a tapped option
 
 
 class Hub:
@@ -139,28 +138,9 @@ async def web_conversation(database: Database, lead_id: int) -> int | None:
 
 
 async def lines_after(database: Database, conversation_id: int, after: int) -> list[Line]:
+    # A tapped option is already written as its label by the conversation service.
     rows = await transcript_after(database, conversation_id, after, BATCH)
-    asked: Sequence[Mapping[str, str]] = ()
-    if after > 0 and any(r.author == "prospect" and _TAPPED.fullmatch(r.text) for r in rows):
-        # The question a tapped option answered may be before this batch.
-        asked = await options_asked_before(database, conversation_id, after)
-    return _readable(rows, asked)
-
-
-def _readable(rows: Sequence[TranscriptLine], asked: Sequence[Mapping[str, str]]) -> list[Line]:
-    """The lines as the prospect should read them: a tapped option shows its label (the
-    service writes "[tapped <value>]", which is for reps and exports)."""
-    labels = {o["value"]: o["label"] for o in asked}
-    lines: list[Line] = []
-    for row in rows:
-        text = row.text
-        options = row.options or []
-        if row.author == "bot" and options:
-            labels = {o["value"]: o["label"] for o in options}
-        elif row.author == "prospect" and (tap := _TAPPED.fullmatch(text)):
-            text = labels.get(tap.group(1), text)
-        lines.append(Line(row.id, row.author, text, options, row.question_id, row.status))
-    return lines
+    return [Line(r.id, r.author, r.text, r.options, r.question_id, r.status) for r in rows]
 
 
 def pending_choices(lines: Sequence[Line]) -> Line | None:
