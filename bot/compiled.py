@@ -170,6 +170,11 @@ def localized_texts(spec: Script) -> list[tuple[tuple[str | int, ...], Localized
             found.append((("handoff", key), value))
     if spec.reminders is not None and spec.reminders.message is not None:
         found.append((("reminders", "message"), spec.reminders.message))
+    if spec.first_contact is not None:
+        if spec.first_contact.text is not None:
+            found.append((("first_contact", "text"), spec.first_contact.text))
+        for name, value in spec.first_contact.variables.items():
+            found.append((("first_contact", "variables", name), value))
     return found
 
 

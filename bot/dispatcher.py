@@ -8,14 +8,17 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot import windows
 from bot.errors import DeliveryError
+from bot.first_contact import FIRST_CONTACT
 from bot.pacing import Pacer, PaceRule
 from bot.ports import Storage, Transaction
-from bot.records import OutboxItem
+from bot.records import OutboxItem, Window
+from bot.suppression import address_of
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=2),
         idle_wait: float = 1.0,
         pacing: Mapping[str, PaceRule] | None = None,
+        window_templates: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -77,6 +81,8 @@ class Dispatcher:
         self._lease = lease
         self._idle_wait = idle_wait
         self._pacer = Pacer(pacing or {}, monotonic)
+        # Per channel, the approved template sent in place of a message outside its window.
+        self._window_templates = dict(window_templates or {})
         self._sleep = sleep
         self._wake = asyncio.Event()
 
@@ -100,14 +106,42 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Claim and deliver one batch of due items; return how many were claimed."""
         now = self._clock()
-        items = await self._storage.run(
-            lambda tx: tx.outbox.claim_due(now, self._batch, self._lease)
-        )
-        await asyncio.gather(*(self._deliver(item) for item in items))
-        return len(items)
+        claim = await self._storage.run(lambda tx: self._claim(tx, now))
+        await asyncio.gather(*(self._deliver(item, claim, now) for item in claim.items))
+        return len(claim.items)
 
-    async def _deliver(self, item: OutboxItem) -> None:
-        channel = str(item.payload.get("channel", ""))
+    def _claim(self, tx: Transaction, now: datetime) -> _Claim:
+        """Due items, with what the channels' rules need to know about them, read at once."""
+        items = tx.outbox.claim_due(now, self._batch, self._lease)
+        if not items:
+            return _Claim([], {}, set())
+        windowed = [
+            item.conversation_id
+            for item in items
+            if item.conversation_id is not None and _channel(item) in windows.RULES
+        ]
+        return _Claim(
+            items,
+            tx.conversations.windows(windowed) if windowed else {},
+            tx.suppressions.among([_address(item) for item in items]),
+        )
+
+    async def _deliver(self, item: OutboxItem, claim: _Claim, now: datetime) -> None:
+        channel = _channel(item)
+        if _address(item) in claim.suppressed and not item.payload.get("opt_out_notice"):
+            reason = "not sent: the prospect opted out (on the suppression list)"
+            await self._storage.run(lambda tx: tx.outbox.mark_failed(item, reason, now))
+            return
+        window = claim.windows.get(item.conversation_id or 0)
+        decision = windows.verdict(
+            channel, item.payload, window, now, self._window_templates.get(channel)
+        )
+        if isinstance(decision, windows.Hold):
+            log.info("outbox %s held: %s", item.id, decision.reason)
+            await self._storage.run(lambda tx: tx.outbox.hold(item, decision.reason, now))
+            return
+        if decision.payload is not item.payload:
+            item = replace(item, payload=decision.payload)
         wait = self._pacer.reserve(channel, str(item.payload.get("chat", "")))
         if wait > 0:
             await self._sleep(wait)
@@ -135,18 +169,23 @@ class Dispatcher:
     ) -> Callable[[Transaction], None]:
         now = self._clock()
         if failure is None:
-            return lambda tx: tx.outbox.mark_sent(item, provider_id, now)
+            return lambda tx: self._sent(tx, item, channel, provider_id, now)
         reason = failure.reason
-        if failure.unreachable and item.conversation_id is not None:
+        if failure.held:
+            return lambda tx: tx.outbox.hold(item, reason, now)
+        if failure.unreachable and (failure.suppress or item.conversation_id is not None):
             conversation_id = item.conversation_id
 
             def give_up(tx: Transaction) -> None:
                 tx.outbox.mark_failed(item, reason, now)
-                tx.outbox.fail_pending(conversation_id, reason, now)
-                tx.conversations.mark_unreachable(conversation_id, now)
-                tx.timers.cancel_all(conversation_id)
+                if failure.suppress:
+                    tx.suppressions.add(_address(item), channel, reason, now)
+                if conversation_id is not None:
+                    tx.outbox.fail_pending(conversation_id, reason, now)
+                    tx.conversations.mark_unreachable(conversation_id, now)
+                    tx.timers.cancel_all(conversation_id)
 
-            log.info("conversation %s is unreachable: %s", conversation_id, reason)
+            log.info("outbox %s: the prospect is unreachable: %s", item.id, reason)
             return give_up
         if failure.permanent or item.attempts >= self._policy.max_attempts:
             log.warning("outbox %s failed for good: %s", item.id, reason)
@@ -155,3 +194,30 @@ class Dispatcher:
             self._pacer.pause(channel, failure.retry_after)  # the limit is the channel's, not ours
         due = now + self._policy.delay(item.attempts, self._rng, failure.retry_after)
         return lambda tx: tx.outbox.retry_later(item, due, reason)
+
+    @staticmethod
+    def _sent(
+        tx: Transaction, item: OutboxItem, channel: str, provider_id: str | None, now: datetime
+    ) -> None:
+        tx.outbox.mark_sent(item, provider_id, now)
+        rule = windows.RULES.get(channel)
+        if rule is not None and rule.budget is not None and item.conversation_id is not None:
+            tx.conversations.count_sent(item.conversation_id)
+        lead_id = item.payload.get("lead_id")
+        if item.kind == FIRST_CONTACT and isinstance(lead_id, int):
+            tx.leads.mark_contacted(lead_id, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    items: list[OutboxItem]
+    windows: dict[int, Window]
+    suppressed: set[str]
+
+
+def _channel(item: OutboxItem) -> str:
+    return str(item.payload.get("channel", ""))
+
+
+def _address(item: OutboxItem) -> str:
+    return address_of(_channel(item), str(item.payload.get("chat", "")))

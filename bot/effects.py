@@ -40,6 +40,7 @@ class SendText:
     options: tuple[OptionView, ...] = ()
     question_id: str | None = None
     hint: InputHint | None = None
+    buttons_template: str | None = None  # WhatsApp: the question's quick-reply content SID
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,13 @@ class OptOut:
 
 
 @dataclass(frozen=True, slots=True)
+class OptIn:
+    """An opted-out prospect asked to hear from us again (START)."""
+
+    keyword: str
+
+
+@dataclass(frozen=True, slots=True)
 class MarkAbandoned:
     """The conversation expired in silence; `question_id` is where it stopped (drop-off)."""
 
@@ -101,6 +109,7 @@ Effect: TypeAlias = (
     | Complete
     | HandOff
     | OptOut
+    | OptIn
     | MarkAbandoned
     | ScheduleTimer
     | CancelTimers

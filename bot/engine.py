@@ -25,6 +25,7 @@ from bot.effects import (
     Effect,
     HandOff,
     MarkAbandoned,
+    OptIn,
     OptOut,
     RecordAnswer,
     RecordConsent,
@@ -127,7 +128,12 @@ class _Turn:
     def handle(self, inbound: Inbound) -> None:
         status = self.state.status
         if status is Status.OPTED_OUT:
-            return  # they said stop: nothing they or we do makes the bot write again
+            # They said stop: nothing but their own START makes the bot write again.
+            if isinstance(inbound, TextReceived):
+                command, _ = self.script.keywords.classify(inbound.text)
+                if command is Command.OPT_IN:
+                    self.opt_in(inbound.text.strip())
+            return
         match inbound:
             case ConversationStarted():
                 self._on_started()
@@ -440,6 +446,14 @@ class _Turn:
         self.say(self.script.message("opted_out", self.language))
         self.emit(OptOut(keyword[:60]))
 
+    def opt_in(self, keyword: str) -> None:
+        pending = self.pending()
+        self.set(status=Status.ACTIVE if pending is not None else Status.COMPLETED)
+        self.emit(OptIn(keyword[:60]))
+        self.say(self.script.message("opted_in", self.language))
+        if pending is not None:
+            self.ask_again()
+
     def help(self) -> None:
         question = self.pending()
         if question is not None and question.help is not None:
@@ -475,7 +489,8 @@ class _Turn:
         self.send(text if text is not None else self.render(question.prompt), options, question)
 
     def send(self, text: str, options: Any, question: Question) -> None:
-        self.emit(SendText(text, options, question.id, hint_for(question)))
+        hint = hint_for(question)
+        self.emit(SendText(text, options, question.id, hint, question.whatsapp_buttons))
         self.asked = True
 
     def say(self, text: str) -> None:

@@ -39,8 +39,11 @@ class DeliveryError(BotError):
     """A sender could not deliver an outbox item.
 
     `permanent` failures are not retried (a 400); `unreachable` ones (the prospect blocked the
-    bot) also end the conversation's sending; others are retried, after `retry_after` seconds
-    when the provider said so (then the whole channel waits), else with backoff.
+    bot) also end the conversation's sending; `suppress` ones (the prospect opted out with the
+    provider, e.g. Twilio's 21610) do that and put the address on the suppression list; `held`
+    ones (outside a channel's messaging window) keep the message, unsent, marked with the
+    reason. Others are retried, after `retry_after` seconds when the provider said so (then the
+    whole channel waits), else with backoff.
     """
 
     def __init__(
@@ -50,12 +53,16 @@ class DeliveryError(BotError):
         permanent: bool = False,
         retry_after: float | None = None,
         unreachable: bool = False,
+        suppress: bool = False,
+        held: bool = False,
     ):
         super().__init__(reason)
         self.reason = reason
-        self.permanent = permanent or unreachable
+        self.unreachable = unreachable or suppress  # stop writing to them
+        self.suppress = suppress
+        self.held = held
+        self.permanent = permanent or self.unreachable or held
         self.retry_after = retry_after
-        self.unreachable = unreachable  # the prospect blocked us: stop writing to them
 
 
 class UnknownScriptError(BotError):

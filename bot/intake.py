@@ -10,6 +10,7 @@ from bot.answers.contact import parse_email, parse_phone
 from bot.answers.result import Parsed
 from bot.catalog import ScriptCatalog
 from bot.errors import ReferenceTakenError
+from bot.first_contact import FIRST_CONTACT, FirstContactPolicy, first_contact_payload
 from bot.ports import Storage, Transaction
 from bot.records import Lead, NewLead, Submission
 from bot.routing import RouteRule, route
@@ -39,6 +40,8 @@ class IntakeService:
         rules: Sequence[RouteRule] = (),
         default_script: str,
         reference: Callable[[], str] = new_reference,
+        first_contact: FirstContactPolicy | None = None,
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._storage = storage
         self._catalog = catalog
@@ -47,6 +50,8 @@ class IntakeService:
         self._rules = tuple(rules)
         self._default = default_script
         self._reference = reference
+        self._first_contact = first_contact or FirstContactPolicy()
+        self._on_commit = on_commit  # e.g. wake the dispatcher: a first contact is due
 
     def script_for(self, submission: Submission) -> str:
         return route(self._rules, self._default, submission.source, submission.attribution)
@@ -58,16 +63,42 @@ class IntakeService:
         now = self._clock()
         leads = [self._new_lead(s, script_id or self.script_for(s), now) for s in submissions]
 
+        contacts = 0
+
         def work(tx: Transaction) -> list[tuple[Lead, bool]]:
-            return [self._add(tx, lead, now) for lead in leads]
+            nonlocal contacts
+            stored = [self._add(tx, lead, now) for lead in leads]
+            for new, (lead, created) in zip(leads, stored, strict=True):
+                if created:
+                    contacts += self._queue_first_contact(tx, new, lead.id, now)
+            return stored
 
         stored = await self._storage.run(work)
+        if contacts:
+            self._on_commit()
         return [
             AcceptedLead(
                 lead.id, lead.reference, self._signer.sign(lead.id, now), lead.script_id, created
             )
             for lead, created in stored
         ]
+
+    def _queue_first_contact(
+        self, tx: Transaction, lead: NewLead, lead_id: int, now: datetime
+    ) -> int:
+        script = self._catalog.current(lead.script_id).script
+        payload = first_contact_payload(script, lead, lead_id)
+        if payload is None:
+            return 0
+        zones = self._first_contact.zones_for(str(payload["chat"]), script.spec.timezone)
+        tx.outbox.add(
+            kind=FIRST_CONTACT,
+            idempotency_key=f"first-contact-{lead_id}",
+            payload=payload,
+            due_at=self._first_contact.due_at(now, zones),
+            now=now,
+        )
+        return 1
 
     def _add(self, tx: Transaction, lead: NewLead, now: datetime) -> tuple[Lead, bool]:
         for _attempt in range(_REFERENCE_TRIES):

@@ -17,6 +17,14 @@ OPT_OUT: Mapping[str, tuple[str, ...]] = {
     "de": ("abmelden", "stopp"),
     "pt": ("parar", "sair", "cancelar"),
 }
+# Twilio's opt-in words, and their like: they only mean something after an opt-out.
+OPT_IN: Mapping[str, tuple[str, ...]] = {
+    "en": ("start", "unstop", "yes", "subscribe", "optin", "opt in"),
+    "es": ("alta", "si", "suscribir"),
+    "fr": ("oui", "reprendre"),
+    "de": ("ja", "anmelden"),
+    "pt": ("sim", "voltar"),
+}
 RESTART: Mapping[str, tuple[str, ...]] = {
     "en": ("restart", "start over"),
     "es": ("reiniciar", "empezar de nuevo"),
@@ -51,8 +59,17 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", _PUNCTUATION.sub(" ", stripped)).strip()
 
 
+_ANY_OPT_OUT = frozenset(normalize(word) for words in OPT_OUT.values() for word in words)
+
+
+def is_opt_out(text: str) -> bool:
+    """A built-in opt-out word in any language, before a chat has a script to add its own."""
+    return len(text) <= LONGEST_KEYWORD_MESSAGE and normalize(text) in _ANY_OPT_OUT
+
+
 class Command(StrEnum):
     OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"  # only read in an opted-out conversation: elsewhere "yes" is an answer
     RESTART = "restart"
     HELP = "help"
 
@@ -92,7 +109,12 @@ def build_table(
     wanted = {"en", *languages, *(language.split("-", 1)[0] for language in languages)}
     commands: dict[str, Command] = {}
     # Order matters: opt-out wins over restart and help if a word were in two lists.
-    builtins = ((Command.HELP, HELP), (Command.RESTART, RESTART), (Command.OPT_OUT, OPT_OUT))
+    builtins = (
+        (Command.OPT_IN, OPT_IN),
+        (Command.HELP, HELP),
+        (Command.RESTART, RESTART),
+        (Command.OPT_OUT, OPT_OUT),
+    )
     for command, builtin in builtins:
         extra = extra_commands.get(command, {})
         for language in wanted:

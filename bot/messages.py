@@ -247,6 +247,13 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
         "de": "Sie sind abgemeldet und erhalten hier keine Nachrichten mehr.",
         "pt": "Cancelou a subscrição e não receberá mais mensagens aqui.",
     },
+    "opted_in": {
+        "en": "Welcome back! You'll hear from us here again.",
+        "es": "¡Bienvenido de nuevo! Volverás a recibir nuestros mensajes aquí.",
+        "fr": "Bon retour ! Vous recevrez de nouveau nos messages ici.",
+        "de": "Willkommen zurück! Sie erhalten hier wieder Nachrichten von uns.",
+        "pt": "Bem-vindo de volta! Voltará a receber as nossas mensagens aqui.",
+    },
     "completed": {
         "en": "Thanks, we have everything we need. Someone from our team will be in touch.",
         "es": "Gracias, ya tenemos todo. Alguien de nuestro equipo se pondrá en contacto.",

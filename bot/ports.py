@@ -12,7 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from bot.records import Conversation, Lead, NewLead, OutboxItem, Receipt
+from bot.records import (
+    Conversation,
+    DeliveryTarget,
+    Lead,
+    NewLead,
+    OutboxItem,
+    Receipt,
+    Window,
+)
 from bot.state import ConversationState
 
 
@@ -24,6 +32,12 @@ class LeadRepository(Protocol):
     def get(self, lead_id: int) -> Lead | None: ...
 
     def by_reference(self, reference: str) -> Lead | None: ...
+
+    def latest_with_phone(self, phone: str, since: datetime) -> Lead | None:
+        """The newest lead with this E.164 number submitted after `since`."""
+
+    def mark_contacted(self, lead_id: int, now: datetime) -> None:
+        """The bot wrote first to this lead (first contact), now."""
 
     def update_progress(
         self,
@@ -62,6 +76,12 @@ class ConversationRepository(Protocol):
 
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None: ...
 
+    def windows(self, conversation_ids: Sequence[int]) -> dict[int, Window]:
+        """When each conversation's prospect last wrote, and what was sent since."""
+
+    def count_sent(self, conversation_id: int) -> None:
+        """One more message went out since the prospect last wrote."""
+
     def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
     ) -> None:
@@ -81,6 +101,11 @@ class Transcript(Protocol):
         question_id: str | None = None,
         provider_message_id: str | None = None,
     ) -> int: ...
+
+    def set_delivery_status(
+        self, provider_message_id: str, status: str, error: str | None
+    ) -> DeliveryTarget | None:
+        """Move a sent line's status forward; None when no line has that provider id."""
 
 
 class Outbox(Protocol):
@@ -107,6 +132,19 @@ class Outbox(Protocol):
 
     def fail_pending(self, conversation_id: int, error: str, now: datetime) -> None:
         """Give up every pending item of this conversation."""
+
+    def hold(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        """Keep the item unsent, marked with why (outside a channel's window): reps see it."""
+
+
+class Suppressions(Protocol):
+    def add(self, address: str, channel: str, reason: str, now: datetime) -> None:
+        """Put an address on the list (a second opt-out keeps the first reason)."""
+
+    def remove(self, address: str) -> None: ...
+
+    def among(self, addresses: Sequence[str]) -> set[str]:
+        """Those of `addresses` that are on the list."""
 
 
 class Receipts(Protocol):
@@ -143,6 +181,9 @@ class Transaction(Protocol):
 
     @property
     def receipts(self) -> Receipts: ...
+
+    @property
+    def suppressions(self) -> Suppressions: ...
 
     @property
     def timers(self) -> Timers: ...

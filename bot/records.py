@@ -104,3 +104,20 @@ class TranscriptLine:
     options: Sequence[Mapping[str, str]]
     question_id: str | None
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What a channel's messaging window needs to know about a conversation."""
+
+    last_inbound_at: datetime | None  # when the prospect last wrote
+    sent_since_inbound: int  # messages the bot sent since then
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """The conversation a provider's delivery report is about."""
+
+    conversation_id: int
+    channel: str
+    chat: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,8 @@ from bot.effects import (
     CancelTimers,
     Complete,
     Effect,
+    OptIn,
+    OptOut,
     RecordAnswer,
     RecordConsent,
     ScheduleTimer,
@@ -31,10 +34,16 @@ from bot.locks import KeyedLocks
 from bot.ports import Storage, Transaction
 from bot.records import Conversation, Receipt
 from bot.state import ConversationState
+from bot.suppression import address_of
 from bot.textsafe import storable
 from bot.tokens import TokenError, TokenSigner, find_reference
 
 SEND_TEXT = "send_text"
+# Provider error codes that mean the prospect opted out or blocked the business (Twilio:
+# 21610 "unsubscribed recipient", 63014 "blocked or opted out" on WhatsApp).
+OPTED_OUT_CODES = frozenset({"21610", "63014"})
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +86,11 @@ class ConversationService:
         language: str | None = None,
         timezone: str | None = None,
         receipt: Receipt | None = None,
+        said: str | None = None,
     ) -> TurnResult:
-        """Open a conversation for a lead on a channel, and run its first turn."""
+        """Open a conversation for a lead on a channel, and run its first turn. `said` is the
+        prospect's first message when they wrote first (it opens the conversation, it does not
+        answer a question they have not seen yet): kept in the transcript."""
         now = self._clock()
 
         def work(tx: Transaction) -> TurnResult:
@@ -97,6 +109,14 @@ class ConversationService:
                 script_version=loaded.script.version,
                 now=now,
             )
+            if said:
+                tx.transcript.add(
+                    conversation_id=conversation.id,
+                    author="prospect",
+                    text=storable(said),
+                    status="received",
+                    now=now,
+                )
             started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
             transition = step(loaded.script, None, started, now)
             _save_turn(tx, conversation, transition, None, now, started=True)
@@ -117,6 +137,7 @@ class ConversationService:
         language: str | None = None,
         timezone: str | None = None,
         receipt: Receipt | None = None,
+        said: str | None = None,
     ) -> TurnResult:
         """The lead's conversation in this chat: started now, or the one it already has (then
         the engine says "welcome back" and asks the pending question again)."""
@@ -134,6 +155,7 @@ class ConversationService:
                         language=language,
                         timezone=timezone,
                         receipt=receipt,
+                        said=said,
                     )
                 except ConversationExistsError:  # another worker won the race: join it
                     existing = await self._storage.run(
@@ -150,6 +172,10 @@ class ConversationService:
         )
         return found.id if found is not None else None
 
+    async def lead_with_phone(self, phone: str, since: datetime) -> int | None:
+        lead = await self._storage.run(lambda tx: tx.leads.latest_with_phone(phone, since))
+        return lead.id if lead is not None else None
+
     async def find_lead(
         self, token_or_text: str, signer: TokenSigner, *, codes: bool = True
     ) -> int | None:
@@ -164,6 +190,46 @@ class ConversationService:
             return None
         lead = await self._storage.run(lambda tx: tx.leads.by_reference(code))
         return lead.id if lead is not None else None
+
+    async def record_delivery(
+        self, channel: str, provider_id: str, status: str, error: str | None = None
+    ) -> bool:
+        """A provider's report on a message it took: the line's status moves forward, and a
+        report that the prospect opted out or blocked us stops all sending to them. False when
+        no message has that provider id (a report for a message leadbot did not send)."""
+        now = self._clock()
+        opted_out = error is not None and error.split(" ", 1)[0] in OPTED_OUT_CODES
+
+        def work(tx: Transaction) -> bool:
+            target = tx.transcript.set_delivery_status(provider_id, status, error)
+            if target is None:
+                return False
+            if opted_out and error is not None:
+                tx.suppressions.add(
+                    address_of(target.channel, target.chat), target.channel, error, now
+                )
+                tx.outbox.fail_pending(target.conversation_id, error, now)
+                tx.conversations.mark_unreachable(target.conversation_id, now)
+                tx.timers.cancel_all(target.conversation_id)
+            return True
+
+        found = await self._storage.run(work)
+        if not found:
+            log.info("delivery report for unknown %s message", channel)
+        return found
+
+    async def suppress(self, channel: str, chat: str, reason: str, receipt: Receipt) -> bool:
+        """An opt-out from a chat that has no conversation (e.g. STOP in reply to first
+        contact): nothing more is sent to that address. False for a repeated delivery."""
+        now = self._clock()
+
+        def work(tx: Transaction) -> bool:
+            if not tx.receipts.add(receipt, now):
+                return False
+            tx.suppressions.add(address_of(channel, chat), channel, reason, now)
+            return True
+
+        return await self._storage.run(work)
 
     async def handle(
         self, conversation_id: int, inbound: Inbound, receipt: Receipt | None = None
@@ -216,10 +282,27 @@ def _save_turn(
     answers: dict[str, Any] = {}
     consent: tuple[str, datetime] | None = None
     outcome = None
+    address = address_of(conversation.channel, conversation.channel_user_id)
+    opting_out = any(isinstance(effect, OptOut) for effect in transition.effects)
     for effect in transition.effects:
         match effect:
+            case SendText() if opting_out and conversation.channel == "sms":
+                # Twilio confirms an SMS opt-out itself, and refuses our sends from now on.
+                tx.transcript.add(
+                    conversation_id=conversation.id,
+                    author="bot",
+                    text=effect.text,
+                    status="skipped",
+                    now=now,
+                )
             case SendText():
-                _queue_text(tx, conversation, effect, now, transition.state.language)
+                _queue_text(
+                    tx, conversation, effect, now, transition.state.language, notice=opting_out
+                )
+            case OptOut(keyword=keyword):
+                tx.suppressions.add(address, conversation.channel, f"said {keyword!r}", now)
+            case OptIn():
+                tx.suppressions.remove(address)
             case RecordAnswer(question_id=question, value=value):
                 answers[question] = value
             case RecordConsent(text=text, granted=True):
@@ -239,16 +322,24 @@ def _save_turn(
             outcome=outcome,
             started=started,
         )
+    # A conversation starts when the prospect arrives (a message, a deep link, the web chat):
+    # that opens the channel's messaging window as much as any message does.
     tx.conversations.save(
         conversation,
         transition.state,
         now=now,
-        inbound=written is not None and written[0] == "prospect",
+        inbound=started or (written is not None and written[0] == "prospect"),
     )
 
 
 def _queue_text(
-    tx: Transaction, conversation: Conversation, effect: SendText, now: datetime, language: str
+    tx: Transaction,
+    conversation: Conversation,
+    effect: SendText,
+    now: datetime,
+    language: str,
+    *,
+    notice: bool = False,
 ) -> None:
     options = [{"value": o.value, "label": o.label} for o in effect.options]
     message_id = tx.transcript.add(
@@ -271,6 +362,10 @@ def _queue_text(
             "question_id": effect.question_id,
             "hint": effect.hint.value if effect.hint else None,
             "language": language,  # for the channel's own words, e.g. "share my number"
+            "buttons_template": effect.buttons_template,
+            # The confirmation of an opt-out is the one message that may go to the address it
+            # just suppressed.
+            "opt_out_notice": notice,
         },
         due_at=now,
         now=now,

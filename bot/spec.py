@@ -7,9 +7,17 @@ from datetime import time, timedelta
 from typing import Annotated, Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,47}$"
+CONTENT_SID = r"^HX[0-9a-fA-F]{32}$"  # a Twilio Content API template
 LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, description="lower_snake_case, <= 48 chars")]
@@ -92,6 +100,12 @@ class QuestionBase(Model):
         default=None, description="confirmation text for a prefilled {{ value }}"
     )
     next: Identifier | list[Branch] | None = None
+    whatsapp_buttons: str | None = Field(
+        default=None,
+        pattern=CONTENT_SID,
+        description="WhatsApp: content SID of a quick-reply template whose button ids are the "
+        "option values; its body variable {{1}} gets the prompt",
+    )
 
     @property
     def branches(self) -> tuple[Branch, ...]:
@@ -270,6 +284,34 @@ class ExpirySettings(Model):
     late_reply: Literal["resume", "restart"] = "resume"
 
 
+class FirstContact(Model):
+    """The bot writes first when a lead arrives with a phone number and consent: an SMS, or on
+    WhatsApp an approved template. The prospect's reply opens the conversation."""
+
+    channel: Literal["sms", "whatsapp"]
+    text: LocalizedText | None = Field(
+        default=None, description="the SMS, a template over `lead` (required for sms)"
+    )
+    template: str | None = Field(
+        default=None, pattern=CONTENT_SID, description="WhatsApp: approved content SID"
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description='the template\'s variables, e.g. {"1": "{{ lead.first_name }}"}',
+    )
+
+    @model_validator(mode="after")
+    def _what_to_send(self) -> FirstContact:
+        if self.channel == "sms" and self.text is None:
+            raise ValueError("first contact by sms needs a text")
+        if self.channel == "whatsapp" and self.template is None:
+            raise ValueError(
+                "first contact on whatsapp needs an approved template (content SID HX...): "
+                "WhatsApp refuses free text to someone who has not written in 24 hours"
+            )
+        return self
+
+
 class Script(Model):
     """A whole bot script."""
 
@@ -291,6 +333,7 @@ class Script(Model):
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
     reminders: ReminderSettings | None = None
     expiry: ExpirySettings | None = None
+    first_contact: FirstContact | None = None
     messages: dict[str, LocalizedText] = Field(
         default_factory=dict, description="overrides of the built-in messages by key"
     )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
 from bot.records import Receipt
 from storage.sql import insert_ignoring_conflict
-from storage.tables import ReceiptRow, ScriptVersionRow, TimerRow
+from storage.tables import ReceiptRow, ScriptVersionRow, SuppressionRow, TimerRow
 
 R = ReceiptRow.__table__  # type: ignore[attr-defined]
 T = TimerRow.__table__  # type: ignore[attr-defined]
 S = ScriptVersionRow.__table__  # type: ignore[attr-defined]
+X = SuppressionRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlReceipts:
@@ -26,6 +28,24 @@ class SqlReceipts:
             "received_at": now,
         }
         return insert_ignoring_conflict(self._connection, R, values)
+
+
+class SqlSuppressions:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, address: str, channel: str, reason: str, now: datetime) -> None:
+        values = {"address": address, "channel": channel, "reason": reason[:200], "created_at": now}
+        insert_ignoring_conflict(self._connection, X, values)
+
+    def remove(self, address: str) -> None:
+        self._connection.execute(delete(X).where(X.c.address == address))
+
+    def among(self, addresses: Sequence[str]) -> set[str]:
+        if not addresses:
+            return set()
+        query = select(X.c.address).where(X.c.address.in_(sorted(set(addresses))))
+        return set(self._connection.execute(query).scalars())
 
 
 class SqlTimers:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from bot.errors import ConcurrentUpdateError, ConversationExistsError
-from bot.records import Conversation
+from bot.records import Conversation, DeliveryTarget, Window
 from bot.state import ConversationState
 from storage.sql import insert_returning_id
 from storage.tables import ConversationRow, MessageRow
@@ -102,6 +102,22 @@ class SqlConversationRepository:
             update(C).where(C.c.id == conversation_id).values(status="unreachable", updated_at=now)
         )
 
+    def windows(self, conversation_ids: Sequence[int]) -> dict[int, Window]:
+        query = select(C.c.id, C.c.last_inbound_at, C.c.sent_since_inbound).where(
+            C.c.id.in_(list(conversation_ids))
+        )
+        return {
+            row.id: Window(row.last_inbound_at, row.sent_since_inbound)
+            for row in self._connection.execute(query)
+        }
+
+    def count_sent(self, conversation_id: int) -> None:
+        self._connection.execute(
+            update(C)
+            .where(C.c.id == conversation_id)
+            .values(sent_since_inbound=C.c.sent_since_inbound + 1)
+        )
+
     def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
     ) -> None:
@@ -111,8 +127,9 @@ class SqlConversationRepository:
             "version": conversation.version + 1,
             "updated_at": now,
         }
-        if inbound:
+        if inbound:  # the prospect wrote: channel windows open again
             values["last_inbound_at"] = now
+            values["sent_since_inbound"] = 0
         result = self._connection.execute(
             update(C)
             .where(C.c.id == conversation.id, C.c.version == conversation.version)
@@ -149,3 +166,37 @@ class SqlTranscript:
             created_at=now,
         )
         return int((self._connection.execute(statement.returning(M.c.id))).scalar_one())
+
+    def set_delivery_status(
+        self, provider_message_id: str, status: str, error: str | None
+    ) -> DeliveryTarget | None:
+        query = (
+            select(M.c.id, M.c.status, C.c.id.label("conversation_id"), C.c.channel)
+            .add_columns(C.c.channel_user_id)
+            .join(C, C.c.id == M.c.conversation_id)
+            .where(M.c.provider_message_id == provider_message_id)
+            .limit(1)
+        )
+        row = self._connection.execute(query).first()
+        if row is None:
+            return None
+        if STATUS_RANK.get(status, 0) > STATUS_RANK.get(row.status, 0):
+            changes: dict[str, Any] = {"status": status}
+            if error is not None:
+                changes["error"] = error[:1000]
+            self._connection.execute(update(M).where(M.c.id == row.id).values(**changes))
+        return DeliveryTarget(row.conversation_id, row.channel, row.channel_user_id)
+
+
+# Delivery reports can arrive out of order ("delivered" before "sent"): a line only moves
+# forward, and a final state (failed, undelivered, read) is never replaced.
+STATUS_RANK = {
+    "queued": 1,
+    "accepted": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+    "undelivered": 6,
+    "failed": 6,
+}

@@ -80,6 +80,23 @@ class SqlLeadRepository:
         row = self._connection.execute(query).first()
         return _lead(row) if row is not None else None
 
+    def latest_with_phone(self, phone: str, since: datetime) -> Lead | None:
+        query = (
+            select(T)
+            .where(T.c.phone == phone, T.c.submitted_at >= since)
+            .order_by(T.c.submitted_at.desc(), T.c.id.desc())
+            .limit(1)
+        )
+        row = self._connection.execute(query).first()
+        return _lead(row) if row is not None else None
+
+    def mark_contacted(self, lead_id: int, now: datetime) -> None:
+        self._connection.execute(
+            update(T)
+            .where(T.c.id == lead_id)
+            .values(first_contact_at=func.coalesce(T.c.first_contact_at, now), updated_at=now)
+        )
+
     def get(self, lead_id: int) -> Lead | None:
         row = (self._connection.execute(select(T).where(T.c.id == lead_id))).first()
         return _lead(row) if row is not None else None

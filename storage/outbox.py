@@ -143,3 +143,16 @@ class SqlOutbox:
                 .where(M.c.id == item.message_id)
                 .values(status="failed", error=error[:1000])
             )
+
+    def hold(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        self._connection.execute(
+            update(O)
+            .where(O.c.id == item.id)
+            .values(status="held", last_error=reason[:1000], finished_at=now, claimed_until=None)
+        )
+        if item.message_id is not None:
+            self._connection.execute(
+                update(M)
+                .where(M.c.id == item.message_id)
+                .values(status="held", error=reason[:1000])
+            )

@@ -77,6 +77,8 @@ class ConversationRow(SQLModel, table=True):
     mode: str = Field(default="bot", max_length=16)
     version: int = 0  # bumped by every committed turn: optimistic guard and audit
     last_inbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Messages sent since the prospect last wrote (TikTok allows about ten per window).
+    sent_since_inbound: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -94,7 +96,8 @@ class MessageRow(SQLModel, table=True):
     options: list[dict[str, str]] = Field(default_factory=list, sa_type=JSONValue)
     question_id: str | None = Field(default=None, max_length=48)
     provider_message_id: str | None = Field(default=None, max_length=128, index=True)
-    status: str = Field(max_length=16)  # received, queued, sent, delivered, read, failed
+    # received, queued, sent, delivered, read, undelivered, failed, held (outside a window)
+    status: str = Field(max_length=16)
     error: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -113,7 +116,7 @@ class OutboxRow(SQLModel, table=True):
     )
     message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="CASCADE")
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
-    status: str = Field(default="pending", max_length=16)  # pending, sent, failed
+    status: str = Field(default="pending", max_length=16)  # pending, sent, failed, held
     due_at: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -121,6 +124,17 @@ class OutboxRow(SQLModel, table=True):
     provider_id: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SuppressionRow(SQLModel, table=True):
+    """Addresses that opted out (STOP, or a provider saying so): nothing is sent to them."""
+
+    __tablename__ = "suppressions"
+
+    address: str = Field(primary_key=True, max_length=160)  # bot.suppression.address_of
+    channel: str = Field(max_length=32)  # where the opt-out came from
+    reason: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class ReceiptRow(SQLModel, table=True):

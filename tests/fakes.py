@@ -15,8 +15,17 @@ from bot.errors import (
     DeliveryError,
     ReferenceTakenError,
 )
-from bot.records import Conversation, Lead, NewLead, OutboxItem, Receipt
+from bot.records import (
+    Conversation,
+    DeliveryTarget,
+    Lead,
+    NewLead,
+    OutboxItem,
+    Receipt,
+    Window,
+)
 from bot.state import ConversationState
+from storage.conversations import STATUS_RANK
 
 T = TypeVar("T")
 
@@ -31,6 +40,8 @@ class MemoryData:
     timers: list[dict[str, Any]] = field(default_factory=list)
     scripts: dict[str, str] = field(default_factory=dict)
     unreachable: set[int] = field(default_factory=set)
+    suppressed: dict[str, str] = field(default_factory=dict)  # address -> reason
+    windows: dict[int, Window] = field(default_factory=dict)
 
 
 class _Leads:
@@ -54,6 +65,9 @@ class _Leads:
             "answers": {},
             "outcome": None,
             "score": None,
+            "phone": lead.phone,
+            "submitted_at": lead.submitted_at,
+            "contacted_at": None,
         }
         return self._lead(lead_id), True
 
@@ -80,6 +94,17 @@ class _Leads:
             if row["reference"] == reference.upper():
                 return self._lead(lead_id)
         return None
+
+    def latest_with_phone(self, phone: str, since: datetime) -> Lead | None:
+        found = [
+            lead_id
+            for lead_id, row in self.data.leads.items()
+            if row["phone"] == phone and row["submitted_at"] >= since
+        ]
+        return self._lead(found[-1]) if found else None
+
+    def mark_contacted(self, lead_id: int, now: datetime) -> None:
+        self.data.leads[lead_id]["contacted_at"] = now
 
     def update_progress(
         self,
@@ -153,6 +178,19 @@ class _Conversations:
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None:
         self.data.unreachable.add(conversation_id)
 
+    def windows(self, conversation_ids: Sequence[int]) -> dict[int, Window]:
+        return {
+            cid: self.data.windows.get(cid, Window(None, 0))
+            for cid in conversation_ids
+            if cid in self.data.conversations
+        }
+
+    def count_sent(self, conversation_id: int) -> None:
+        window = self.data.windows.get(conversation_id, Window(None, 0))
+        self.data.windows[conversation_id] = replace(
+            window, sent_since_inbound=window.sent_since_inbound + 1
+        )
+
     def save(
         self, conversation: Conversation, state: ConversationState, *, now: datetime, inbound: bool
     ) -> None:
@@ -162,6 +200,8 @@ class _Conversations:
         self.data.conversations[conversation.id] = replace(
             stored, state=state, version=stored.version + 1
         )
+        if inbound:
+            self.data.windows[conversation.id] = Window(now, 0)
 
 
 class _Transcript:
@@ -187,9 +227,24 @@ class _Transcript:
                 "author": author,
                 "text": text,
                 "status": status,
+                "provider_id": provider_message_id,
+                "error": None,
             }
         )
         return len(self.data.messages)
+
+    def set_delivery_status(
+        self, provider_message_id: str, status: str, error: str | None
+    ) -> DeliveryTarget | None:
+        for message in self.data.messages:
+            if message["provider_id"] == provider_message_id:
+                if STATUS_RANK.get(status, 0) > STATUS_RANK.get(message["status"], 0):
+                    message.update(status=status, error=error)
+                conversation = self.data.conversations[message["conversation_id"]]
+                return DeliveryTarget(
+                    conversation.id, conversation.channel, conversation.channel_user_id
+                )
+        return None
 
 
 class _Outbox:
@@ -256,6 +311,12 @@ class _Outbox:
 
     def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
         self.data.outbox[item.id].update(status="sent", provider_id=provider_id, claimed_until=None)
+        for message in self.data.messages:
+            if message["id"] == item.message_id:
+                message.update(status="sent", provider_id=provider_id)
+
+    def hold(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        self.data.outbox[item.id].update(status="held", error=reason, claimed_until=None)
 
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
         self.data.outbox[item.id].update(due_at=due_at, error=error, claimed_until=None)
@@ -279,6 +340,20 @@ class _Receipts:
             return False
         self.data.receipts.add(key)
         return True
+
+
+class _Suppressions:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    def add(self, address: str, channel: str, reason: str, now: datetime) -> None:
+        self.data.suppressed.setdefault(address, reason)
+
+    def remove(self, address: str) -> None:
+        self.data.suppressed.pop(address, None)
+
+    def among(self, addresses: Sequence[str]) -> set[str]:
+        return {address for address in addresses if address in self.data.suppressed}
 
 
 class _Timers:
@@ -310,6 +385,7 @@ class MemoryTransaction:
         self.transcript = _Transcript(data)
         self.outbox = _Outbox(data)
         self.receipts = _Receipts(data)
+        self.suppressions = _Suppressions(data)
         self.timers = _Timers(data)
         self.scripts = _Scripts(data)
 

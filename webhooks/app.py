@@ -16,11 +16,12 @@ from sqlalchemy.engine import make_url
 
 from bot.binding import ChatRouter
 from bot.catalog import LoadedScript, ScriptCatalog
-from bot.dispatcher import Dispatcher, RetryPolicy
+from bot.dispatcher import Dispatcher, RetryPolicy, Sender
+from bot.first_contact import FIRST_CONTACT, FirstContactPolicy, QuietHours
 from bot.intake import IntakeService
 from bot.pacing import PaceRule
 from bot.routing import RouteRule
-from bot.service import ConversationService
+from bot.service import SEND_TEXT, ConversationService
 from bot.tokens import TokenSigner
 from storage.db import connect
 from storage.migrate import ensure_current
@@ -46,7 +47,13 @@ from webhooks.metrics import count_turn
 from webhooks.routes import intake, ops
 from webhooks.scriptfiles import read_script, script_files
 from webhooks.senders import ChannelSender
-from webhooks.settings import Settings, SettingsError
+from webhooks.settings import (
+    Settings,
+    SettingsError,
+    TelegramSettings,
+    TikTokSettings,
+    TwilioSettings,
+)
 
 
 def now() -> datetime:
@@ -150,17 +157,17 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = database
     app[STORAGE] = storage
     bot = app.get(TELEGRAM_BOT)
-    sender = ChannelSender(app, telegram=TelegramSender(bot) if bot is not None else None)
+    senders: dict[str, Sender] = {}
+    if bot is not None:
+        senders["telegram"] = TelegramSender(bot)
+    sender = ChannelSender(app, senders)
     dispatcher = Dispatcher(
         storage,
-        {"send_text": sender},
+        {SEND_TEXT: sender, FIRST_CONTACT: sender},
         now,
         policy=RetryPolicy(first_delay=timedelta(seconds=settings.dispatcher_first_retry_seconds)),
-        pacing={
-            "telegram": PaceRule(
-                per_chat=settings.telegram.per_chat_seconds, per_second=settings.telegram.per_second
-            )
-        },
+        pacing=_pacing(settings),
+        window_templates=_window_templates(settings),
     )
     app[DISPATCHER] = dispatcher
     app[CONVERSATIONS] = ConversationService(
@@ -170,6 +177,7 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         on_commit=dispatcher.wake,
         on_turn=lambda channel: count_turn(app, channel),
     )
+    quiet = settings.first_contact.quiet_hours
     app[INTAKE] = IntakeService(
         storage,
         app[CATALOG],
@@ -177,11 +185,42 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         now,
         rules=route_rules(settings),
         default_script=default_script(settings, app[CATALOG]),
+        first_contact=FirstContactPolicy(
+            QuietHours(quiet.start, quiet.end), settings.first_contact.timezone
+        ),
+        on_commit=dispatcher.wake,
     )
-    app[ROUTER] = ChatRouter(app[CONVERSATIONS], app[INTAKE], app[SIGNER], now)
+    app[ROUTER] = ChatRouter(
+        app[CONVERSATIONS],
+        app[INTAKE],
+        app[SIGNER],
+        now,
+        phone_match=settings.token_lifetime,
+    )
     yield
     await storage.close()
     await database.dispose()
+
+
+def _pacing(settings: Settings) -> dict[str, PaceRule]:
+    """Each channel's sending limits, from its settings."""
+
+    def rule(channel: TelegramSettings | TwilioSettings | TikTokSettings) -> PaceRule:
+        return PaceRule(per_chat=channel.per_chat_seconds, per_second=channel.per_second)
+
+    twilio_rule = rule(settings.twilio)  # one number sends SMS and WhatsApp alike
+    return {
+        "telegram": rule(settings.telegram),
+        "sms": twilio_rule,
+        "whatsapp": twilio_rule,
+        "tiktok": rule(settings.tiktok),
+    }
+
+
+def _window_templates(settings: Settings) -> dict[str, str]:
+    """Templates sent in place of messages that fall outside a channel's window."""
+    template = settings.twilio.whatsapp_window_template
+    return {"whatsapp": template} if template is not None else {}
 
 
 async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:

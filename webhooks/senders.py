@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
+from bot.dispatcher import Sender
 from bot.errors import DeliveryError
 from bot.records import OutboxItem
-from webhooks.channels.telegram_bot import TOKEN_VARIABLE
-from webhooks.channels.telegram_sender import TelegramSender
 from webhooks.webchat import HUB
+
+# The setting that turns each channel's sending on, for the error when it is off.
+ENABLED_BY = {
+    "telegram": "telegram.token (LEADBOT_TELEGRAM__TOKEN)",
+    "sms": "twilio.account_sid, twilio.auth_token and twilio.sms_number",
+    "whatsapp": "twilio.account_sid, twilio.auth_token and twilio.whatsapp_number",
+    "tiktok": "tiktok.business_id and tiktok.access_token",
+}
 
 
 class ChannelSender:
-    """Implements bot.dispatcher.Sender for `send_text` rows; channels are added as they are
-    built (web chat and Telegram now; Twilio and TikTok by their own adapters)."""
+    """Implements bot.dispatcher.Sender for `send_text` and `first_contact` rows: each goes to
+    the sender of its channel; the web chat is built in."""
 
-    def __init__(self, app: web.Application, *, telegram: TelegramSender | None = None) -> None:
+    def __init__(self, app: web.Application, senders: Mapping[str, Sender]) -> None:
         self._app = app
-        self._telegram = telegram
+        self._senders = dict(senders)
 
     async def send(self, item: OutboxItem) -> str | None:
         channel = str(item.payload.get("channel", ""))
@@ -25,10 +34,9 @@ class ChannelSender:
             # The web chat page reads the transcript itself; "sending" is telling it to look.
             self._app[HUB].notify(item.conversation_id)
             return f"web-{item.idempotency_key}"
-        if channel == "telegram":
-            if self._telegram is None:
-                raise DeliveryError(
-                    f"Telegram is not configured here: set {TOKEN_VARIABLE}", permanent=True
-                )
-            return await self._telegram.send(item)
-        raise DeliveryError(f"channel {channel!r} is not configured here", permanent=True)
+        sender = self._senders.get(channel)
+        if sender is None:
+            setting = ENABLED_BY.get(channel)
+            hint = f": set {setting}" if setting else ""
+            raise DeliveryError(f"channel {channel!r} is not configured here{hint}", permanent=True)
+        return await sender.send(item)

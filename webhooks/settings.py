@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -61,11 +62,24 @@ class Section(BaseModel):
 
 
 class TikTokSettings(Section):
-    """TikTok lead webhooks (POST /leads/tiktok) and, later, TikTok Direct Messages."""
+    """TikTok lead webhooks (POST /leads/tiktok) and TikTok Direct Messages (POST
+    /webhooks/tiktok, sending through the Business Messaging API)."""
 
-    app_secret: Secret | None = None  # signs lead webhooks: enables /leads/tiktok
+    app_secret: Secret | None = None  # signs lead and message webhooks: enables both routes
     api_url: AnyHttpUrl = AnyHttpUrl("https://business-api.tiktok.com")
     username: str | None = None  # the business account, for tiktok.me chooser links
+    # Direct Messages: the app and the business account's OAuth tokens (see docs/channels.md).
+    app_id: str | None = None
+    business_id: str | None = None  # the account's open_id
+    access_token: SecretStr | None = None  # with business_id: enables sending DMs
+    refresh_token: SecretStr | None = None  # renews the access token when TikTok rejects it
+    timeout: float = Field(default=10.0, gt=0, le=60, description="seconds for one API call")
+    per_chat_seconds: float = Field(default=1.0, ge=0)
+    per_second: float = Field(default=10.0, ge=0, description="0: no overall limit")
+
+    @property
+    def sends_messages(self) -> bool:
+        return self.business_id is not None and self.access_token is not None
 
 
 class GoogleSettings(Section):
@@ -144,11 +158,54 @@ class TelegramSettings(Section):
 
 
 class TwilioSettings(Section):
-    account_sid: str | None = None
-    auth_token: SecretStr | None = None
+    """Twilio SMS and WhatsApp: account_sid and auth_token enable POST /webhooks/twilio (and its
+    status callback) and sending; each number enables its channel."""
+
+    account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: Secret | None = None
     api_url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
-    sms_number: str | None = None  # E.164, for sms: links
-    whatsapp_number: str | None = None  # E.164, for wa.me links
+    sms_number: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    whatsapp_number: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    # An approved WhatsApp template (content SID) sent instead of a message that falls outside
+    # the 24-hour window; without one such a message is held, and reps see why.
+    whatsapp_window_template: str | None = Field(default=None, pattern=r"^HX[0-9a-fA-F]{32}$")
+    timeout: float = Field(default=10.0, gt=0, le=60, description="seconds for one API call")
+    # A long code sends about one message a second; a chat gets at most one a second too.
+    per_chat_seconds: float = Field(default=1.0, ge=0)
+    per_second: float = Field(default=1.0, ge=0, description="0: no overall limit")
+
+    @property
+    def enabled(self) -> bool:
+        return self.account_sid is not None and self.auth_token is not None
+
+
+class QuietHours(Section):
+    """Local times between which nobody is written to first: start after end wraps midnight."""
+
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+
+
+class FirstContactSettings(Section):
+    """The bot writing first (speed to lead), for scripts that ask for it."""
+
+    quiet_hours: QuietHours = QuietHours()
+    # The lead's time zone comes from their phone number; this one serves when it cannot
+    # (e.g. UK mobiles); unset, the script's own `timezone` does.
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use a name like Europe/Madrid"
+            ) from None
+        return value
 
 
 class MessengerSettings(Section):
@@ -176,6 +233,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     twilio: TwilioSettings = TwilioSettings()
     messenger: MessengerSettings = MessengerSettings()
+    first_contact: FirstContactSettings = FirstContactSettings()
     # The first retry of a failed send waits this long, then twice as long each time (tests
     # shrink it; undocumented on purpose: the default suits every provider).
     dispatcher_first_retry_seconds: float = Field(default=2.0, gt=0, le=3600)
