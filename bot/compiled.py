@@ -197,6 +197,8 @@ def conditions_with_paths(spec: Script) -> list[tuple[tuple[str | int, ...], str
     for index, outcome in enumerate(spec.outcomes):
         if outcome.when is not None:
             found.append((("outcomes", index, "when"), outcome.when))
+    if spec.handoff.when is not None:
+        found.append((("handoff", "when"), spec.handoff.when))
     return found
 
 

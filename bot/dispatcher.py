@@ -114,16 +114,23 @@ class Dispatcher:
         """Due items, with what the channels' rules need to know about them, read at once."""
         items = tx.outbox.claim_due(now, self._batch, self._lease)
         if not items:
-            return _Claim([], {}, set())
+            return _Claim([], {}, set(), set())
         windowed = [
             item.conversation_id
             for item in items
             if item.conversation_id is not None and _channel(item) in windows.RULES
         ]
+        first_contacts = [
+            lead_id
+            for item in items
+            if item.kind == FIRST_CONTACT
+            and isinstance(lead_id := item.payload.get("lead_id"), int)
+        ]
         return _Claim(
             items,
             tx.conversations.windows(windowed) if windowed else {},
             tx.suppressions.among([_address(item) for item in items]),
+            tx.leads.chatting_among(first_contacts) if first_contacts else set(),
         )
 
     async def _deliver(self, item: OutboxItem, claim: _Claim, now: datetime) -> None:
@@ -131,6 +138,11 @@ class Dispatcher:
         if _address(item) in claim.suppressed and not item.payload.get("opt_out_notice"):
             reason = "not sent: the prospect opted out (on the suppression list)"
             await self._storage.run(lambda tx: tx.outbox.mark_failed(item, reason, now))
+            return
+        if item.kind == FIRST_CONTACT and item.payload.get("lead_id") in claim.chatting:
+            # A first contact waiting out quiet hours: the prospect wrote meanwhile.
+            reason = "not sent: the prospect was already chatting"
+            await self._storage.run(lambda tx: tx.outbox.skip(item, reason, now))
             return
         window = claim.windows.get(item.conversation_id or 0)
         decision = windows.verdict(
@@ -213,6 +225,7 @@ class _Claim:
     items: list[OutboxItem]
     windows: dict[int, Window]
     suppressed: set[str]
+    chatting: set[int]  # leads of first contacts that are already in a conversation
 
 
 def _channel(item: OutboxItem) -> str:

@@ -72,6 +72,15 @@ class HandOff:
 
 
 @dataclass(frozen=True, slots=True)
+class Closed:
+    """A rep closed the conversation: `outcome` is theirs, the score the answers'."""
+
+    outcome: str
+    score: int
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class OptOut:
     keyword: str
 
@@ -108,6 +117,7 @@ Effect: TypeAlias = (
     | RecordConsent
     | Complete
     | HandOff
+    | Closed
     | OptOut
     | OptIn
     | MarkAbandoned

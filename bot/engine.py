@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot import handoff
 from bot.answering import (
     hint_for,
     options_for,
@@ -39,6 +40,8 @@ from bot.inbound import (
     ConversationStarted,
     Inbound,
     OptionPicked,
+    RepClosed,
+    RepTookOver,
     ReturnedFromRep,
     SilenceTimerFired,
     TextReceived,
@@ -47,7 +50,7 @@ from bot.inbound import (
 from bot.keywords import Command
 from bot.scoring import choose_outcome, score_answers
 from bot.spec import ConsentQuestion, HandoffStep, OutcomeRef, PhoneQuestion, Question
-from bot.state import ConversationState, Status
+from bot.state import WITH_PEOPLE, ConversationState, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,11 @@ class _Turn:
             case SilenceTimerFired():
                 self._on_timer(inbound)
             case ReturnedFromRep():
-                self._on_returned()
+                handoff.on_returned(self)
+            case RepTookOver():
+                handoff.on_rep_took_over(self, inbound)
+            case RepClosed():
+                handoff.on_closed(self, inbound)
 
     def _on_started(self) -> None:
         if self.state.status is Status.EXPIRED and self._restarts_when_late():
@@ -165,8 +172,11 @@ class _Turn:
             self.opt_out(text.strip())
             return
         status = self.state.status
-        if status is Status.HANDED_OFF:
-            return  # a rep holds the conversation; the service records the message for them
+        if status in WITH_PEOPLE:
+            return  # people have it: the service records the message for them
+        if self.state.awaiting_callback:
+            handoff.note_callback(self, text)
+            return
         if status is Status.COMPLETED:
             self.say(self.script.message("completed", self.language))
             return
@@ -186,6 +196,10 @@ class _Turn:
             return
         question = self.pending()
         if question is None:
+            return
+        if not text.strip():  # a photo, a sticker, a voice note: not a try at the question
+            self.say(self.script.message("text_only", self.language))
+            self.ask_again()
             return
         if self.state.confirming:
             self.answer_confirmation(question, parse_boolean(self.script, text, self.language))
@@ -247,8 +261,14 @@ class _Turn:
         self.answer(question, parse_phone(number, region=None), "contact")
 
     def _on_timer(self, fired: SilenceTimerFired) -> None:
-        if fired.seq != self.state.timer_seq or self.state.status is not Status.ACTIVE:
+        if fired.seq != self.state.timer_seq:
             return  # the prospect wrote since, or the conversation moved on
+        if fired.kind is TimerKind.HANDOFF:
+            if self.state.status is Status.HANDED_OFF:
+                handoff.on_timeout(self)
+            return
+        if self.state.status is not Status.ACTIVE:
+            return
         question = self.pending()
         if fired.kind is TimerKind.EXPIRY:
             self.set(status=Status.EXPIRED)
@@ -267,26 +287,6 @@ class _Turn:
         self.ask_again()
         self.set(reminders_sent=self.state.reminders_sent + 1)
         self.schedule_timers(since=_parse_time(self.state.waiting_since, self.now))
-
-    def _on_returned(self) -> None:
-        if self.state.status is not Status.HANDED_OFF:
-            return
-        if self.state.question is None:  # handed off after finishing: it stays finished
-            self.set(status=Status.COMPLETED)
-            return
-        self.set(status=Status.ACTIVE, attempts=0)
-        handoff = self.script.spec.handoff
-        text = (
-            self.render(handoff.resume_message)
-            if handoff.resume_message is not None
-            else self.script.message("resume", self.language)
-        )
-        self.say(text)
-        question = self.pending()
-        if isinstance(question, HandoffStep):
-            self.go(self.next_after(question), question.id)
-        else:
-            self.ask_again()
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -400,6 +400,9 @@ class _Turn:
                 return
             prefilled = None if question.id in self.answers else self.prefilled(question)
             if prefilled is None:
+                if handoff.rule_fires(self):  # e.g. a hot lead: a rep asks the rest
+                    self.hand_off(f"rule: {self.script.spec.handoff.when}")
+                    return
                 self.send_question(question)
                 return
             if question.confirm_prefill:
@@ -430,15 +433,7 @@ class _Turn:
             self.emit(HandOff(f"outcome {outcome.id}"))
 
     def hand_off(self, reason: str, message_key: str = "handoff") -> None:
-        self.set(status=Status.HANDED_OFF)
-        self.emit(CancelTimers())
-        if not isinstance(self.pending(), HandoffStep):  # a handoff step said its own prompt
-            message = self.script.spec.handoff.message
-            if message is not None and message_key == "handoff":
-                self.say(self.render(message))
-            else:
-                self.say(self.script.message(message_key, self.language))
-        self.emit(HandOff(reason))
+        handoff.hand_off(self, reason, message_key)
 
     def opt_out(self, keyword: str) -> None:
         self.set(status=Status.OPTED_OUT, confirming=False)

@@ -46,6 +46,9 @@ class QuietHours:
 class FirstContactPolicy:
     quiet_hours: QuietHours = QuietHours()
     timezone: str | None = None  # when the number does not tell; None: the script's
+    # The channels this server can send on: a script asking for first contact on another one
+    # (say, the example scripts on a server without Twilio) does not write first.
+    channels: frozenset[str] = frozenset({"sms", "whatsapp"})
 
     def zones_for(self, phone: str, script_timezone: str) -> list[ZoneInfo]:
         """The time zones the number may be in (a country can span several); else one."""
@@ -72,12 +75,14 @@ class FirstContactPolicy:
 
 
 def first_contact_payload(
-    script: CompiledScript, lead: NewLead, lead_id: int
+    script: CompiledScript, lead: NewLead, lead_id: int, channels: frozenset[str]
 ) -> dict[str, Any] | None:
-    """What to send first to this lead, or None when the script does not write first or the
-    lead did not leave a number and consent."""
+    """What to send first to this lead, or None when the script does not write first (or not
+    on a channel in `channels`) or the lead did not leave a number and consent."""
     plan = script.spec.first_contact
-    if plan is None or lead.phone is None or not lead.consent_text:
+    if plan is None or plan.channel not in channels:
+        return None
+    if lead.phone is None or not lead.consent_text:
         return None
     language = script.language_for(lead.language)
     context = {"lead": dict(lead.fields)}

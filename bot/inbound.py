@@ -41,6 +41,7 @@ class ContactShared:
 class TimerKind(StrEnum):
     REMINDER = "reminder"
     EXPIRY = "expiry"
+    HANDOFF = "handoff"  # no rep took the conversation in time
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,20 @@ class ReturnedFromRep:
     """A rep handed the conversation back to the bot."""
 
 
+@dataclass(frozen=True, slots=True)
+class RepTookOver:
+    """A rep holds the conversation now: the bot falls silent."""
+
+    rep_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepClosed:
+    """A rep closed the conversation with an outcome of their own (won, lost, no answer...)."""
+
+    outcome: str
+
+
 Inbound: TypeAlias = (
     ConversationStarted
     | TextReceived
@@ -61,4 +76,6 @@ Inbound: TypeAlias = (
     | ContactShared
     | SilenceTimerFired
     | ReturnedFromRep
+    | RepTookOver
+    | RepClosed
 )

@@ -87,7 +87,7 @@ class IntakeService:
         self, tx: Transaction, lead: NewLead, lead_id: int, now: datetime
     ) -> int:
         script = self._catalog.current(lead.script_id).script
-        payload = first_contact_payload(script, lead, lead_id)
+        payload = first_contact_payload(script, lead, lead_id, self._first_contact.channels)
         if payload is None:
             return 0
         zones = self._first_contact.zones_for(str(payload["chat"]), script.spec.timezone)
@@ -132,7 +132,7 @@ class IntakeService:
             email=email,
             language=_language(fields.get("language")),
             is_test=submission.is_test,
-            consent_text=storable(submission.consent_text) if submission.consent_text else None,
+            consent_text=_consent(submission.consent_text or fields.get("consent")),
         )
 
 
@@ -141,3 +141,14 @@ def _language(tag: str | None) -> str | None:
     if tag and len(tag) <= 16 and tag.replace("-", "").replace("_", "").isalnum():
         return tag
     return None
+
+
+_REFUSALS = frozenset({"false", "no", "0", "off", "n", "unchecked"})
+
+
+def _consent(given: str | None) -> str | None:
+    """What the prospect agreed to: a source's consent text, or a relay's `consent` field
+    (its text, or a ticked checkbox's "true"); an unticked box is no consent."""
+    if given is None or given.strip().casefold() in _REFUSALS or not given.strip():
+        return None
+    return storable(given.strip())

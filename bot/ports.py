@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 from bot.records import (
     Conversation,
     DeliveryTarget,
+    DueTimer,
     Lead,
     NewLead,
     OutboxItem,
@@ -38,6 +39,9 @@ class LeadRepository(Protocol):
 
     def mark_contacted(self, lead_id: int, now: datetime) -> None:
         """The bot wrote first to this lead (first contact), now."""
+
+    def chatting_among(self, lead_ids: Sequence[int]) -> set[int]:
+        """Those of `lead_ids` whose conversation has started."""
 
     def update_progress(
         self,
@@ -75,6 +79,13 @@ class ConversationRepository(Protocol):
         """Load a conversation and hold it for this transaction (a row lock where supported)."""
 
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None: ...
+
+    def take(self, conversation_id: int, rep_id: int, rep_name: str) -> str | None:
+        """Hold the conversation for this rep; None when it is theirs now, else the name of
+        the rep who holds it (two reps pressing at once: one wins)."""
+
+    def release(self, conversation_id: int) -> None:
+        """Nobody holds the conversation any more."""
 
     def windows(self, conversation_ids: Sequence[int]) -> dict[int, Window]:
         """When each conversation's prospect last wrote, and what was sent since."""
@@ -136,6 +147,23 @@ class Outbox(Protocol):
     def hold(self, item: OutboxItem, reason: str, now: datetime) -> None:
         """Keep the item unsent, marked with why (outside a channel's window): reps see it."""
 
+    def skip(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        """Drop the item unsent: it is no longer needed (e.g. the prospect wrote first)."""
+
+
+class AuditLog(Protocol):
+    def add(
+        self,
+        *,
+        conversation_id: int,
+        lead_id: int,
+        rep_id: int | None,
+        actor: str,
+        action: str,
+        detail: str | None,
+        now: datetime,
+    ) -> None: ...
+
 
 class Suppressions(Protocol):
     def add(self, address: str, channel: str, reason: str, now: datetime) -> None:
@@ -156,6 +184,13 @@ class Timers(Protocol):
     def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None: ...
 
     def cancel_all(self, conversation_id: int) -> None: ...
+
+    def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, kinds: Sequence[str]
+    ) -> list[DueTimer]:
+        """Take due timers of these kinds for `lease`; others' claims are skipped."""
+
+    def done(self, timer_id: int) -> None: ...
 
 
 class ScriptVersions(Protocol):
@@ -184,6 +219,9 @@ class Transaction(Protocol):
 
     @property
     def suppressions(self) -> Suppressions: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     @property
     def timers(self) -> Timers: ...

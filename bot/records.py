@@ -73,6 +73,8 @@ class Conversation:
     script_version: str
     state: ConversationState | None
     version: int
+    held_by: int | None = None  # the rep holding it
+    held_by_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +123,11 @@ class DeliveryTarget:
     conversation_id: int
     channel: str
     chat: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    id: int
+    conversation_id: int
+    kind: str
+    seq: int

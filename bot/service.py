@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot import desk
 from bot.catalog import ScriptCatalog
 from bot.effects import (
     CancelTimers,
+    Closed,
     Complete,
     Effect,
     OptIn,
@@ -63,14 +65,18 @@ class ConversationService:
         storage: Storage,
         catalog: ScriptCatalog,
         clock: Callable[[], datetime],
+        *,
         on_commit: Callable[[], None] = lambda: None,
         on_turn: Callable[[str], None] = lambda channel: None,
+        on_change: Callable[[int, tuple[Effect, ...]], None] = lambda conversation, effects: None,
     ) -> None:
         self._storage = storage
         self._catalog = catalog
         self._clock = clock
         self._on_commit = on_commit  # e.g. wake the dispatcher: there is work in the outbox
         self._on_turn = on_turn  # e.g. count turns per channel
+        # e.g. the reps' console showing the conversation live, or telling reps of a handoff
+        self._on_change = on_change
         self._locks = KeyedLocks()
 
     @property
@@ -126,6 +132,7 @@ class ConversationService:
         if result.applied:
             self._on_commit()
             self._on_turn(channel)
+            self._on_change(result.conversation_id, result.effects)
         return result
 
     async def open(
@@ -231,6 +238,28 @@ class ConversationService:
 
         return await self._storage.run(work)
 
+    async def act(self, conversation_id: int, rep: desk.Rep, action: desk.Action) -> TurnResult:
+        """A rep's action (take over, write, hand back, close, note), in turn with the
+        prospect's messages. Raises desk.HeldByAnotherError, NotHoldingError or
+        ActionRefusedError, having changed nothing."""
+        async with self._locks.hold(conversation_id):
+            now = self._clock()
+            done = await self._storage.run(
+                lambda tx: desk.apply(
+                    tx,
+                    self._catalog,
+                    conversation_id,
+                    rep,
+                    action,
+                    now=now,
+                    save_turn=_save_turn,
+                    queue_rep_text=_queue_rep_text,
+                )
+            )
+        self._on_commit()
+        self._on_change(done.conversation_id, done.effects)
+        return TurnResult(done.conversation_id, True, done.state, done.effects, done.channel)
+
     async def handle(
         self, conversation_id: int, inbound: Inbound, receipt: Receipt | None = None
     ) -> TurnResult:
@@ -259,6 +288,7 @@ class ConversationService:
         if result.applied:
             self._on_commit()
             self._on_turn(result.channel)
+            self._on_change(result.conversation_id, result.effects)
         return result
 
 
@@ -309,6 +339,8 @@ def _save_turn(
                 consent = (text, now)
             case Complete():
                 outcome = (effect.outcome, effect.score, effect.reasons, effect.qualified)
+            case Closed():
+                outcome = (effect.outcome, effect.score, effect.reasons, None)
             case ScheduleTimer():
                 tx.timers.schedule(conversation.id, effect.kind, effect.seq, effect.at)
             case CancelTimers():
@@ -366,6 +398,37 @@ def _queue_text(
             # The confirmation of an opt-out is the one message that may go to the address it
             # just suppressed.
             "opt_out_notice": notice,
+        },
+        due_at=now,
+        now=now,
+        conversation_id=conversation.id,
+        message_id=message_id,
+    )
+
+
+def _queue_rep_text(
+    tx: Transaction, conversation: Conversation, text: str, rep: desk.Rep, now: datetime
+) -> None:
+    """A rep's message: in the transcript as theirs, out through the prospect's channel with
+    the same rules as the bot's (pacing, windows, the suppression list)."""
+    message_id = tx.transcript.add(
+        conversation_id=conversation.id, author="rep", text=text, status="queued", now=now
+    )
+    language = conversation.state.language if conversation.state else "en"
+    tx.outbox.add(
+        kind=SEND_TEXT,
+        idempotency_key=f"message-{message_id}",
+        payload={
+            "channel": conversation.channel,
+            "chat": conversation.channel_user_id,
+            "text": text,
+            "options": [],
+            "question_id": None,
+            "hint": None,
+            "language": language,
+            "buttons_template": None,
+            "opt_out_notice": False,
+            "rep": rep.name,
         },
         due_at=now,
         now=now,

@@ -264,6 +264,16 @@ class HandoffSettings(Model):
     phrases: dict[Language, list[str]] = Field(default_factory=dict)
     message: LocalizedText | None = None
     resume_message: LocalizedText | None = None
+    when: str | None = Field(
+        default=None,
+        description='hand over when this holds after an answer, e.g. "qualified and score >= 80"',
+    )
+    timeout: Duration = Field(
+        default=timedelta(minutes=10), description="how long a prospect waits for a rep"
+    )
+    on_timeout: Literal["resume", "callback"] = Field(
+        default="resume", description="no rep in time: the bot goes on, or asks when to call"
+    )
 
 
 class KeywordSettings(Model):

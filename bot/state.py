@@ -13,13 +13,16 @@ from bot.errors import StateError
 
 class Status(StrEnum):
     ACTIVE = "active"  # the bot is asking
-    HANDED_OFF = "handed_off"  # a rep holds it; the bot is silent
+    HANDED_OFF = "handed_off"  # waiting for a rep: the prospect was told one is coming
+    WITH_REP = "with_rep"  # a rep holds it; the bot is silent
     COMPLETED = "completed"
+    CLOSED = "closed"  # a rep closed it with an outcome
     OPTED_OUT = "opted_out"
     EXPIRED = "expired"  # went silent past the script's expiry
 
 
-FINISHED = frozenset({Status.COMPLETED, Status.OPTED_OUT})
+FINISHED = frozenset({Status.COMPLETED, Status.CLOSED, Status.OPTED_OUT})
+WITH_PEOPLE = frozenset({Status.HANDED_OFF, Status.WITH_REP})  # the bot says nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,8 @@ class ConversationState:
     timer_seq: int = 0
     waiting_since: str | None = None  # ISO time the bot last asked; expiry counts from it
     turns: int = 0
+    awaiting_callback: bool = False  # no rep came in time: the next message is a call-back time
+    rule_fired: bool = False  # the script's handoff rule hands over once a conversation
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

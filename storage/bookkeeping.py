@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
-from bot.records import Receipt
+from bot.records import DueTimer, Receipt
 from storage.sql import insert_ignoring_conflict
-from storage.tables import ReceiptRow, ScriptVersionRow, SuppressionRow, TimerRow
+from storage.tables import AuditRow, ReceiptRow, ScriptVersionRow, SuppressionRow, TimerRow
 
 R = ReceiptRow.__table__  # type: ignore[attr-defined]
 T = TimerRow.__table__  # type: ignore[attr-defined]
 S = ScriptVersionRow.__table__  # type: ignore[attr-defined]
 X = SuppressionRow.__table__  # type: ignore[attr-defined]
+A = AuditRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlReceipts:
@@ -48,6 +49,34 @@ class SqlSuppressions:
         return set(self._connection.execute(query).scalars())
 
 
+class SqlAudit:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        *,
+        conversation_id: int,
+        lead_id: int,
+        rep_id: int | None,
+        actor: str,
+        action: str,
+        detail: str | None,
+        now: datetime,
+    ) -> None:
+        self._connection.execute(
+            insert(A).values(
+                conversation_id=conversation_id,
+                lead_id=lead_id,
+                rep_id=rep_id,
+                actor=actor[:200],
+                action=action,
+                detail=detail,
+                at=now,
+            )
+        )
+
+
 class SqlTimers:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -59,6 +88,35 @@ class SqlTimers:
 
     def cancel_all(self, conversation_id: int) -> None:
         self._connection.execute(delete(T).where(T.c.conversation_id == conversation_id))
+
+    def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, kinds: Sequence[str]
+    ) -> list[DueTimer]:
+        due = (
+            select(T.c.id)
+            .where(
+                T.c.due_at <= now,
+                T.c.kind.in_(list(kinds)),
+                or_(T.c.claimed_until.is_(None), T.c.claimed_until < now),
+            )
+            .order_by(T.c.due_at, T.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(self._connection.execute(due).scalars())
+        if not ids:
+            return []
+        claimed = self._connection.execute(
+            update(T)
+            .where(T.c.id.in_(ids))
+            .values(claimed_until=now + lease)
+            .returning(T.c.id, T.c.conversation_id, T.c.kind, T.c.seq)
+        )
+        timers = [DueTimer(r.id, r.conversation_id, r.kind, r.seq) for r in claimed]
+        return sorted(timers, key=lambda timer: ids.index(timer.id))
+
+    def done(self, timer_id: int) -> None:
+        self._connection.execute(delete(T).where(T.c.id == timer_id))
 
 
 class SqlScriptVersions:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from bot.errors import ConcurrentUpdateError, ConversationExistsError
 from bot.records import Conversation, DeliveryTarget, Window
@@ -28,6 +28,8 @@ def _conversation(row: Any) -> Conversation:
         script_version=row.script_version,
         state=ConversationState.from_dict(row.state) if row.state else None,
         version=row.version,
+        held_by=row.held_by,
+        held_by_name=row.held_by_name,
     )
 
 
@@ -100,6 +102,22 @@ class SqlConversationRepository:
         """The prospect blocked the bot: nothing more goes out until they write again."""
         self._connection.execute(
             update(C).where(C.c.id == conversation_id).values(status="unreachable", updated_at=now)
+        )
+
+    def take(self, conversation_id: int, rep_id: int, rep_name: str) -> str | None:
+        taken = self._connection.execute(
+            update(C)
+            .where(C.c.id == conversation_id, or_(C.c.held_by.is_(None), C.c.held_by == rep_id))
+            .values(held_by=rep_id, held_by_name=rep_name)
+        )
+        if taken.rowcount == 1:
+            return None
+        holder = select(C.c.held_by_name).where(C.c.id == conversation_id)
+        return str(self._connection.execute(holder).scalar_one_or_none() or "another rep")
+
+    def release(self, conversation_id: int) -> None:
+        self._connection.execute(
+            update(C).where(C.c.id == conversation_id).values(held_by=None, held_by_name=None)
         )
 
     def windows(self, conversation_ids: Sequence[int]) -> dict[int, Window]:

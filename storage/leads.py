@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, update
@@ -45,13 +44,15 @@ class SqlLeadRepository:
         return func.json_patch(T.c.answers, json.dumps(dict(answers), ensure_ascii=False))
 
     def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
+        external_id = fitting(lead.external_id, 128)
+        fields = dict(lead.fields)
         values = {
             "source": lead.source,
-            "external_id": fitting(lead.external_id, 128),
+            "external_id": external_id,
             "reference": reference,
             "script_id": lead.script_id,
             "is_test": lead.is_test,
-            "fields": dict(lead.fields),
+            "fields": fields,
             "raw": dict(lead.raw),
             "attribution": dict(lead.attribution),
             "phone": lead.phone,
@@ -66,10 +67,20 @@ class SqlLeadRepository:
         }
         new_id = insert_returning_id(self._connection, T, values)
         if new_id is not None:
-            return _lead(SimpleNamespace(id=new_id, outcome=None, score=None, **values)), True
-        query = select(T).where(
-            T.c.source == lead.source, T.c.external_id == fitting(lead.external_id, 128)
-        )
+            stored = Lead(
+                id=new_id,
+                reference=reference,
+                source=lead.source,
+                external_id=external_id,
+                script_id=lead.script_id,
+                fields=fields,
+                language=lead.language,
+                answers={},
+                outcome=None,
+                score=None,
+            )
+            return stored, True
+        query = select(T).where(T.c.source == lead.source, T.c.external_id == external_id)
         row = self._connection.execute(query).first()
         if row is None:  # nothing inserted, and not because the lead exists: the code is taken
             raise ReferenceTakenError(reference)
@@ -96,6 +107,12 @@ class SqlLeadRepository:
             .where(T.c.id == lead_id)
             .values(first_contact_at=func.coalesce(T.c.first_contact_at, now), updated_at=now)
         )
+
+    def chatting_among(self, lead_ids: Sequence[int]) -> set[int]:
+        query = select(T.c.id).where(
+            T.c.id.in_(list(lead_ids)), T.c.conversation_started_at.is_not(None)
+        )
+        return set(self._connection.execute(query).scalars())
 
     def get(self, lead_id: int) -> Lead | None:
         row = (self._connection.execute(select(T).where(T.c.id == lead_id))).first()

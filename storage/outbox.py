@@ -156,3 +156,10 @@ class SqlOutbox:
                 .where(M.c.id == item.message_id)
                 .values(status="held", error=reason[:1000])
             )
+
+    def skip(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        self._connection.execute(
+            update(O)
+            .where(O.c.id == item.id)
+            .values(status="skipped", last_error=reason[:1000], finished_at=now, claimed_until=None)
+        )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 
 def _ignoring_conflict(dialect: str, table: Table) -> Insert:
@@ -36,7 +39,11 @@ def insert_ignoring_conflict(
 def insert_returning_id(
     connection: Connection, table: Table, values: Mapping[str, Any]
 ) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new id, or None on a conflict."""
+    """INSERT ... ON CONFLICT DO NOTHING (RETURNING id): the new id, or None on a conflict."""
+    if connection.dialect.driver == "pysqlite":  # the SQLite writer thread's connections
+        prepared = _prepared_sqlite_insert(connection, table, tuple(values))
+        if prepared is not None:
+            return prepared.run(connection, values)
     key = (connection.dialect.name, table.name, True)
     statement = _CACHE.get(key)
     if statement is None:
@@ -44,6 +51,71 @@ def insert_returning_id(
         _CACHE[key] = statement
     new_id = connection.execute(statement, dict(values)).scalar()
     return int(new_id) if new_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _SqliteInsert:
+    """INSERT ... ON CONFLICT DO NOTHING as SQLAlchemy compiles it, with the bind processors
+    its column types give (JSON to text, aware datetimes to SQLite's UTC text), run on the
+    driver's own connection; the new row's id is the cursor's `lastrowid`, as SQLAlchemy reads
+    it on SQLite. The same statement and the same stored values, without SQLAlchemy's work per
+    execution, which cost more than SQLite's work on the row (a lead's insert went from about
+    70 to 30 us of CPU). It runs inside the SQLAlchemy connection's transaction, on its
+    driver connection."""
+
+    sql: str
+    # Each parameter in the statement's order, with its type's bind processor, if any.
+    columns: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+    def run(self, connection: Connection, values: Mapping[str, Any]) -> int | None:
+        parameters = [
+            values[name] if process is None else process(values[name])
+            for name, process in self.columns
+        ]
+        driver = connection.connection.driver_connection
+        if not isinstance(driver, sqlite3.Connection):
+            raise TypeError(f"expected a sqlite3 connection, not {type(driver).__name__}")
+        try:
+            cursor = driver.execute(self.sql, parameters)
+        except sqlite3.Error as error:
+            # The same exception SQLAlchemy would raise, parameters hidden as the engine says.
+            raise DBAPIError.instance(
+                self.sql,
+                None,
+                error,
+                sqlite3.Error,
+                hide_parameters=True,
+                dialect=connection.dialect,
+            ) from error
+        # One step of the statement (RETURNING would take a second one to read the id).
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+# None: SQLAlchemy would add values of its own (column defaults), so it runs the insert.
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], _SqliteInsert | None] = {}
+
+
+def _prepared_sqlite_insert(
+    connection: Connection, table: Table, names: tuple[str, ...]
+) -> _SqliteInsert | None:
+    key = (table.name, names)
+    if key in _SQLITE_INSERTS:
+        return _SQLITE_INSERTS[key]
+    dialect = connection.dialect
+    statement = _ignoring_conflict("sqlite", table)
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    order = tuple(compiled.positiontup or ())
+    prepared = None
+    if sorted(order) == sorted(names):
+        prepared = _SqliteInsert(
+            compiled.string,
+            tuple(
+                (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in order
+            ),
+        )
+    _SQLITE_INSERTS[key] = prepared
+    return prepared
 
 
 def fitting(value: str, limit: int) -> str:

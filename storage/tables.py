@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import JSONValue, UTCDateTime
@@ -79,6 +79,8 @@ class ConversationRow(SQLModel, table=True):
     last_inbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Messages sent since the prospect last wrote (TikTok allows about ten per window).
     sent_since_inbound: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    held_by: int | None = None  # the rep who holds it (reps.id); one at most
+    held_by_name: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -126,6 +128,24 @@ class OutboxRow(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class AuditRow(SQLModel, table=True):
+    """What people did to a conversation: took over, wrote, handed back, closed, noted."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(
+        default=None, foreign_key="conversations.id", ondelete="CASCADE"
+    )
+    lead_id: int | None = None
+    rep_id: int | None = None
+    actor: str = Field(max_length=200)  # "rep 3 (Ana Ruiz)", as shown on the conversation
+    action: str = Field(max_length=32)
+    detail: str | None = None
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
 class SuppressionRow(SQLModel, table=True):
     """Addresses that opted out (STOP, or a provider saying so): nothing is sent to them."""
 
@@ -148,8 +168,9 @@ class ReceiptRow(SQLModel, table=True):
 
 
 class TimerRow(SQLModel, table=True):
-    """Silence timers the engine asked for (reminders, expiry). Kept now, fired by the
-    scheduler that comes with follow-ups (not yet part of `leadbot serve`)."""
+    """Timers the engine asked for: reminders and expiry after silence, and the wait for a
+    rep. `leadbot serve` fires the handoff ones (bot.scheduler); reminders and expiry come
+    with follow-ups."""
 
     __tablename__ = "timers"
     __table_args__ = (Index("ix_timers_due", "due_at"),)
@@ -159,3 +180,58 @@ class TimerRow(SQLModel, table=True):
     kind: str = Field(max_length=16)
     seq: int
     due_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RepRow(SQLModel, table=True):
+    """A sales rep who logs in to the console (storage/reps.py)."""
+
+    __tablename__ = "reps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)  # stored lower-cased
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)  # rep or admin
+    password_hash: str = Field(max_length=255)  # argon2id, encoded with its parameters
+    disabled: bool = False
+    telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RepSessionRow(SQLModel, table=True):
+    """A logged-in browser. The id is the SHA-256 of the cookie's token: a copy of this table
+    lets nobody in."""
+
+    __tablename__ = "rep_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    rep_id: int = Field(foreign_key="reps.id", index=True, ondelete="CASCADE")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """A key for programs on /api/v1, stored as the SHA-256 of the key."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=8, index=True)  # the key's first characters, for lists
+    key_hash: str = Field(max_length=64, unique=True)
+    created_by: int | None = Field(default=None, foreign_key="reps.id", ondelete="SET NULL")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginFailureRow(SQLModel, table=True):
+    """Failed logins per email ("email:<email>") and per client address ("addr:<ip>"), in the
+    database so that every worker throttles alike."""
+
+    __tablename__ = "login_failures"
+
+    key: str = Field(primary_key=True, max_length=400)
+    failures: int = 0
+    last_at: datetime = Field(sa_type=UTCDateTime, index=True)

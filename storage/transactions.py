@@ -11,7 +11,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from storage.bookkeeping import SqlReceipts, SqlScriptVersions, SqlSuppressions, SqlTimers
+from storage.bookkeeping import (
+    SqlAudit,
+    SqlReceipts,
+    SqlScriptVersions,
+    SqlSuppressions,
+    SqlTimers,
+)
 from storage.conversations import SqlConversationRepository, SqlTranscript
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, configure_sqlite_connection
 from storage.leads import SqlLeadRepository
@@ -31,6 +37,7 @@ class SqlTransaction:
         self.outbox = SqlOutbox(connection)
         self.receipts = SqlReceipts(connection)
         self.suppressions = SqlSuppressions(connection)
+        self.audit = SqlAudit(connection)
         self.timers = SqlTimers(connection)
         self.scripts = SqlScriptVersions(connection)
 

@@ -18,6 +18,7 @@ from bot.errors import (
 from bot.records import (
     Conversation,
     DeliveryTarget,
+    DueTimer,
     Lead,
     NewLead,
     OutboxItem,
@@ -42,6 +43,8 @@ class MemoryData:
     unreachable: set[int] = field(default_factory=set)
     suppressed: dict[str, str] = field(default_factory=dict)  # address -> reason
     windows: dict[int, Window] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    next_timer_id: int = 0
 
 
 class _Leads:
@@ -105,6 +108,9 @@ class _Leads:
 
     def mark_contacted(self, lead_id: int, now: datetime) -> None:
         self.data.leads[lead_id]["contacted_at"] = now
+
+    def chatting_among(self, lead_ids: Sequence[int]) -> set[int]:
+        return {i for i in lead_ids if self.data.leads.get(i, {}).get("started_at") is not None}
 
     def update_progress(
         self,
@@ -177,6 +183,19 @@ class _Conversations:
 
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None:
         self.data.unreachable.add(conversation_id)
+
+    def take(self, conversation_id: int, rep_id: int, rep_name: str) -> str | None:
+        stored = self.data.conversations[conversation_id]
+        if stored.held_by not in (None, rep_id):
+            return stored.held_by_name or "another rep"
+        self.data.conversations[conversation_id] = replace(
+            stored, held_by=rep_id, held_by_name=rep_name
+        )
+        return None
+
+    def release(self, conversation_id: int) -> None:
+        stored = self.data.conversations[conversation_id]
+        self.data.conversations[conversation_id] = replace(stored, held_by=None, held_by_name=None)
 
     def windows(self, conversation_ids: Sequence[int]) -> dict[int, Window]:
         return {
@@ -318,6 +337,9 @@ class _Outbox:
     def hold(self, item: OutboxItem, reason: str, now: datetime) -> None:
         self.data.outbox[item.id].update(status="held", error=reason, claimed_until=None)
 
+    def skip(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        self.data.outbox[item.id].update(status="skipped", error=reason, claimed_until=None)
+
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
         self.data.outbox[item.id].update(due_at=due_at, error=error, claimed_until=None)
 
@@ -356,12 +378,59 @@ class _Suppressions:
         return {address for address in addresses if address in self.data.suppressed}
 
 
+class _Audit:
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    def add(
+        self,
+        *,
+        conversation_id: int,
+        lead_id: int,
+        rep_id: int | None,
+        actor: str,
+        action: str,
+        detail: str | None,
+        now: datetime,
+    ) -> None:
+        self.data.audit.append(
+            {"conversation_id": conversation_id, "actor": actor, "action": action, "detail": detail}
+        )
+
+
 class _Timers:
     def __init__(self, data: MemoryData) -> None:
         self.data = data
 
     def schedule(self, conversation_id: int, kind: str, seq: int, due_at: datetime) -> None:
-        self.data.timers.append({"conversation_id": conversation_id, "kind": kind, "seq": seq})
+        self.data.next_timer_id += 1
+        self.data.timers.append(
+            {
+                "id": self.data.next_timer_id,
+                "conversation_id": conversation_id,
+                "kind": kind,
+                "seq": seq,
+                "due_at": due_at,
+                "claimed_until": None,
+            }
+        )
+
+    def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, kinds: Sequence[str]
+    ) -> list[DueTimer]:
+        due = [
+            t
+            for t in sorted(self.data.timers, key=lambda t: (t["due_at"], t["id"]))
+            if t["due_at"] <= now
+            and t["kind"] in kinds
+            and (t["claimed_until"] is None or t["claimed_until"] < now)
+        ][:limit]
+        for timer in due:
+            timer["claimed_until"] = now + lease
+        return [DueTimer(t["id"], t["conversation_id"], t["kind"], t["seq"]) for t in due]
+
+    def done(self, timer_id: int) -> None:
+        self.data.timers = [t for t in self.data.timers if t["id"] != timer_id]
 
     def cancel_all(self, conversation_id: int) -> None:
         self.data.timers = [t for t in self.data.timers if t["conversation_id"] != conversation_id]
@@ -386,6 +455,7 @@ class MemoryTransaction:
         self.outbox = _Outbox(data)
         self.receipts = _Receipts(data)
         self.suppressions = _Suppressions(data)
+        self.audit = _Audit(data)
         self.timers = _Timers(data)
         self.scripts = _Scripts(data)
 

@@ -75,11 +75,11 @@ class World:
     def __init__(self, backend: Backend, source: str = SOURCE, **dispatch: Any) -> None:
         self.backend = backend
         self.clock = FakeClock(DAYTIME)
-        catalog = ScriptCatalog([LoadedScript(load_script(source), source)])
-        self.conversations = ConversationService(backend.storage, catalog, self.clock)
+        self.catalog = ScriptCatalog([LoadedScript(load_script(source), source)])
+        self.conversations = ConversationService(backend.storage, self.catalog, self.clock)
         self.intake = IntakeService(
             backend.storage,
-            catalog,
+            self.catalog,
             SIGNER,
             self.clock,
             default_script="quote",
@@ -250,6 +250,18 @@ async def test_first_contact_waits_for_the_end_of_quiet_hours(backend: Backend) 
     assert await world.dispatcher.run_once() == 0
 
 
+async def test_first_contact_is_dropped_when_the_prospect_wrote_first(backend: Backend) -> None:
+    world = World(backend)
+    world.clock.now = datetime(2026, 1, 5, 6, 30, tzinfo=UTC)  # night in Los Angeles
+    await world.lead()
+    await world.say("hi, I filled in your form")  # the number finds its lead
+    world.clock.now = datetime(2026, 1, 5, 16, 0, tzinfo=UTC)  # 08:00 there
+    await world.drain()
+    assert [item.kind for item in world.sender.sent] == [SEND_TEXT, SEND_TEXT]
+    first = (await statuses(backend))[0]
+    assert first == ("skipped", "not sent: the prospect was already chatting")
+
+
 async def test_no_first_contact_without_consent_or_number(backend: Backend) -> None:
     world = World(backend)
     await world.lead(consent=None)
@@ -257,6 +269,32 @@ async def test_no_first_contact_without_consent_or_number(backend: Backend) -> N
         [Submission("form", "no-phone", {"first_name": "Bo"}, {}, consent_text="ok")]
     )
     assert await backend.outbox() == []
+
+
+async def test_no_first_contact_on_a_channel_this_server_cannot_send_on(
+    backend: Backend,
+) -> None:
+    world = World(backend)
+    world.intake = IntakeService(
+        backend.storage,
+        world.catalog,
+        SIGNER,
+        world.clock,
+        default_script="quote",
+        first_contact=FirstContactPolicy(channels=frozenset({"whatsapp"})),
+    )
+    await world.lead()
+    assert await backend.outbox() == []
+
+
+@pytest.mark.parametrize(("consent", "contacted"), [("true", True), ("no", False), ("", False)])
+async def test_a_relays_consent_field_counts_as_consent(
+    backend: Backend, consent: str, contacted: bool
+) -> None:
+    world = World(backend)
+    fields = {"first_name": "Ana", "phone": "+14155550100", "consent": consent}
+    await world.intake.submit([Submission("api:zapier", "z-1", fields, {})])
+    assert bool(await backend.outbox()) is contacted
 
 
 async def test_first_contact_on_whatsapp_is_the_approved_template(backend: Backend) -> None:

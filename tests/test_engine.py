@@ -331,7 +331,7 @@ def test_handoff_phrase_as_whole_message_hands_off_and_rep_returns_to_same_quest
     assert convo.state.status is Status.HANDED_OFF
     back = convo.send(ReturnedFromRep())
     assert texts(back.effects) == [
-        "Thanks for waiting! Let's pick up where we left off.",
+        "Thanks for waiting! Let's pick up where we left off. So far: SUV X.",
         "Your budget?",
     ]
     assert convo.state.status is Status.ACTIVE

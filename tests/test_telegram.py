@@ -404,7 +404,8 @@ async def test_a_sticker_gets_a_polite_request_to_type(call_me: Harness) -> None
     sticker = {"file_id": "s1", "file_unique_id": "u1", "type": "regular"}
     sticker |= {"width": 512, "height": 512, "is_animated": False, "is_video": False}
     await kim.deliver(message_update(kim.fake.next_update_id(), 61, sticker=sticker))
-    await kim.expect("Could you type your answer?")
+    await kim.expect("Sorry, I can only read text here.")
+    await kim.expect("What would you like to talk about?")  # the question again
     photo = [{"file_id": "p1", "file_unique_id": "p1", "width": 90, "height": 90}]
     await kim.deliver(
         message_update(kim.fake.next_update_id(), 61, photo=photo, caption="the garden")

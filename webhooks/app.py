@@ -21,14 +21,18 @@ from bot.first_contact import FIRST_CONTACT, FirstContactPolicy, QuietHours
 from bot.intake import IntakeService
 from bot.pacing import PaceRule
 from bot.routing import RouteRule
+from bot.scheduler import TimerRunner
 from bot.service import SEND_TEXT, ConversationService
 from bot.tokens import TokenSigner
 from storage.db import connect
 from storage.migrate import ensure_current
 from storage.transactions import SqlStorage
 from webhooks import pages, webchat
-from webhooks.channels import telegram
+from webhooks.channels import telegram, tiktok_dm, twilio
 from webhooks.channels.telegram_sender import TelegramSender
+from webhooks.channels.tiktok_dm_sender import senders as tiktok_senders
+from webhooks.channels.twilio_sender import senders as twilio_senders
+from webhooks.console import routes as console
 from webhooks.http import errors_as_json
 from webhooks.keys import (
     CATALOG,
@@ -75,13 +79,20 @@ def create_app(settings: Settings) -> web.Application:
     )
     if settings.telegram.token is not None:
         app.cleanup_ctx.append(telegram.bot_context)  # before storage: its sender needs the Bot
+    if settings.twilio.enabled:
+        app.cleanup_ctx.append(twilio.client_context)  # before storage, likewise
+    if settings.tiktok.sends_messages:
+        app.cleanup_ctx.append(tiktok_dm.client_context)  # before storage, likewise
     app.cleanup_ctx.append(_storage_context)
     app.cleanup_ctx.append(_dispatcher_context)
     intake.setup(app)
     pages.setup(app)
     webchat.setup(app)
     telegram.setup(app)
+    twilio.setup(app)
+    tiktok_dm.setup(app)
     ops.setup(app)
+    console.setup(app)
     return app
 
 
@@ -160,6 +171,8 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     senders: dict[str, Sender] = {}
     if bot is not None:
         senders["telegram"] = TelegramSender(bot)
+    senders.update(twilio_senders(app))
+    senders.update(tiktok_senders(app))
     sender = ChannelSender(app, senders)
     dispatcher = Dispatcher(
         storage,
@@ -186,7 +199,9 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         rules=route_rules(settings),
         default_script=default_script(settings, app[CATALOG]),
         first_contact=FirstContactPolicy(
-            QuietHours(quiet.start, quiet.end), settings.first_contact.timezone
+            QuietHours(quiet.start, quiet.end),
+            settings.first_contact.timezone,
+            frozenset(_sending_channels(settings)),
         ),
         on_commit=dispatcher.wake,
     )
@@ -217,6 +232,17 @@ def _pacing(settings: Settings) -> dict[str, PaceRule]:
     }
 
 
+def _sending_channels(settings: Settings) -> list[str]:
+    """The phone channels this server can write first on."""
+    account = settings.twilio
+    channels = []
+    if account.enabled and account.sms_number:
+        channels.append("sms")
+    if account.enabled and account.whatsapp_number:
+        channels.append("whatsapp")
+    return channels
+
+
 def _window_templates(settings: Settings) -> dict[str, str]:
     """Templates sent in place of messages that fall outside a channel's window."""
     template = settings.twilio.whatsapp_window_template
@@ -224,8 +250,15 @@ def _window_templates(settings: Settings) -> dict[str, str]:
 
 
 async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[DISPATCHER].run(), name="leadbot-dispatcher")
+    """The background work: the outbox dispatcher, and the timers (the wait for a rep)."""
+    timers = TimerRunner(app[STORAGE], app[CONVERSATIONS], now)
+    tasks = [
+        asyncio.create_task(app[DISPATCHER].run(), name="leadbot-dispatcher"),
+        asyncio.create_task(timers.run(), name="leadbot-timers"),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

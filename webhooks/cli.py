@@ -17,6 +17,7 @@ from bot.spec import json_schema
 from webhooks.channels.telegram_commands import telegram
 from webhooks.chat import play
 from webhooks.cli_data import db, export
+from webhooks.cli_reps import apikey, rep
 from webhooks.scriptfiles import conversation_test_files, read_script, script_files
 from webhooks.serve import serve
 
@@ -127,6 +128,8 @@ main.add_command(db)
 main.add_command(serve)
 main.add_command(export)
 main.add_command(telegram)
+main.add_command(rep)
+main.add_command(apikey)
 
 
 def _load_or_exit(path: Path) -> CompiledScript:

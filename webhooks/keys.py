@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import web
 from jinja2 import Environment
 from telegram import Bot
@@ -14,6 +17,7 @@ from bot.service import ConversationService
 from bot.tokens import TokenSigner
 from storage.db import Database
 from storage.transactions import SqlStorage
+from webhooks.console.passwords import Passwords
 from webhooks.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,3 +31,6 @@ INTAKE = web.AppKey("intake", IntakeService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 ROUTER = web.AppKey("chat_router", ChatRouter)
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)  # only when telegram.token is set
+# The console's clock (sessions, login throttling) and password hasher: tests set their own.
+CONSOLE_CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("console_clock")
+PASSWORDS = web.AppKey("passwords", Passwords)

@@ -25,6 +25,11 @@ _RECORD_ATTRIBUTES = frozenset(
     | {"message", "asctime", "request_id"}
 )
 
+# Set on records whose every part is safe by construction (log_request): the Redactor skips them.
+_BUILT_SAFE = "_leadbot_built_safe"
+# json.dumps(payload, default=str, ensure_ascii=False), without building an encoder per line.
+_JSON = json.JSONEncoder(default=str, ensure_ascii=False)
+
 # Names whose values are credentials: api_key, X-Api-Key, app_secret, Authorization...
 _CREDENTIAL_WORDS = "token|secret|key|passw(?:or)?d|authori[sz]ation|signature|cookie"
 _CREDENTIAL_NAME = rf"[\w-]*(?:{_CREDENTIAL_WORDS})[\w-]*"
@@ -98,6 +103,8 @@ class Redactor(logging.Filter):
     arguments merged in), every extra field, and the traceback text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _BUILT_SAFE, False):
+            return True
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # arguments that do not fit: log the template alone
@@ -134,7 +141,7 @@ class JsonFormatter(logging.Formatter):
             payload["exception"] = record.exc_text
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        return _JSON.encode(payload)
 
 
 class TextFormatter(logging.Formatter):
@@ -179,21 +186,30 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
 def log_request(
     method: str, route: str, status: int, seconds: float, request_id: str | None
 ) -> None:
-    """The access line: the route pattern, never the path or query (tokens, emails)."""
+    """The access line: the route pattern, never the path or query (tokens, emails).
+
+    Written on every request, so it skips what the line does not need: the caller's file and
+    line (logging walks the stack for them) and the Redactor, which could change nothing here:
+    the method is a fixed label, the route a pattern of ours, the status and duration numbers,
+    and the request id plain characters (`[A-Za-z0-9_.-]`, webhooks/http.py)."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     duration_ms = round(seconds * 1000, 2)
-    access_log.info(
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        "(access)",
+        0,
         "%s %s %d %.1f ms",
-        method,
-        route,
-        status,
-        duration_ms,
+        (method, route, status, duration_ms),
+        None,
         extra={
             "method": method,
             "route": route,
             "status": status,
             "duration_ms": duration_ms,
             "request_id": request_id,
+            _BUILT_SAFE: True,
         },
     )
+    access_log.handle(record)

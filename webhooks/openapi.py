@@ -214,6 +214,31 @@ SCHEMAS: Json = {
             "callback_query": {"type": "object"},
         },
     },
+    "TikTokEvent": {
+        "type": "object",
+        "description": (
+            "A TikTok Business Messaging webhook event. Read: im_referral_msg (the prospect "
+            "arrived from an ad or a tiktok.me link; its ref binds the conversation to a lead) "
+            "and im_receive_msg (text, a tapped QA_BUTTON_CARD button, or media, which gets a "
+            "request to type). im_send_msg echoes, im_mark_read_msg, tiktok.ping, the "
+            "business's own messages and other accounts' events are acknowledged and ignored."
+        ),
+        "required": ["event"],
+        "properties": {
+            "event": {"type": "string", "examples": ["im_receive_msg", "im_referral_msg"]},
+            "client_key": {"type": "string"},
+            "user_openid": {"type": "string", "description": "The business account"},
+            "create_time": {"type": "integer", "description": "Unix seconds"},
+            "content": {
+                "type": "string",
+                "description": (
+                    "The event's JSON, as a string: conversation_id, message_id (the receipt a "
+                    "repeat is recognised by), type, text.body, from_user.id, "
+                    "reply_source_payload (a tapped button), referral.short_link.ref"
+                ),
+            },
+        },
+    },
     "ChatMessage": {
         "type": "object",
         "required": ["id", "author", "text", "options", "status"],
@@ -275,12 +300,37 @@ SECURITY_SCHEMES: Json = {
         "name": "X-Telegram-Bot-Api-Secret-Token",
         "description": "telegram.webhook_secret, as leadbot telegram set-webhook registered it",
     },
+    "twilioSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Twilio-Signature",
+        "description": (
+            "Base64 HMAC-SHA1, keyed with twilio.auth_token, of the public URL (public_url + "
+            "path and query) followed by the sorted form parameters; a JSON body is signed "
+            "through the bodySHA256 query parameter"
+        ),
+    },
     "relayBearer": {"type": "http", "scheme": "bearer", "description": "The API key as a token"},
     "relaySignature": {
         "type": "apiKey",
         "in": "header",
         "name": "X-Leadbot-Signature",
         "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with the hmac_secret>",
+    },
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (leadbot apikey create, or POST /api/v1/keys) as the token",
+    },
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "repSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "leadbot_session",
+        "description": (
+            "A rep's console login; POST, PUT, PATCH and DELETE also need the session's token "
+            "in the X-CSRF-Token header"
+        ),
     },
 }
 
@@ -306,6 +356,187 @@ def _intake(summary: str, description: str, body: Json, security: list[Json]) ->
     if security:
         operation["security"] = security
     return operation
+
+
+def _twilio_body(fields: dict[str, str], required: list[str]) -> Json:
+    """Twilio's parameters: form-encoded (or JSON, signed through bodySHA256), every value
+    text; Twilio adds parameters without notice, so others are allowed."""
+    schema: Json = {
+        "type": "object",
+        "required": required,
+        "properties": {
+            name: {"type": "string", "description": text, **TWILIO_PATTERNS.get(name, {})}
+            for name, text in fields.items()
+        },
+        "additionalProperties": True,
+    }
+    return {"application/x-www-form-urlencoded": {"schema": schema}, **_json(schema)}
+
+
+def _twilio(
+    operation_id: str, summary: str, description: str, fields: dict[str, str], ok: Json
+) -> Json:
+    return {
+        "post": {
+            "operationId": operation_id,
+            "tags": ["channels"],
+            "summary": summary,
+            "description": description,
+            "security": [{"twilioSignature": []}],
+            "requestBody": {"required": True, "content": _twilio_body(fields, list(fields)[:2])},
+            "responses": {**ok, **_errors(400, 403, 413, 415)},
+        }
+    }
+
+
+TWILIO_PATTERNS: dict[str, Json] = {
+    "MessageSid": {"pattern": "^[A-Z]{2}[0-9a-fA-F]{32}$"},
+    "From": {"pattern": "^(whatsapp:)?\\+[1-9][0-9]{6,14}$"},
+    "NumMedia": {"pattern": "^[0-9]{1,6}$"},
+    "MessageStatus": {"pattern": "^[a-z_]{1,32}$"},
+    "ErrorCode": {"pattern": "^[0-9]{0,6}$"},
+}
+# The first two of each are required.
+TWILIO_MESSAGE = {
+    "MessageSid": "SM... (34 characters): the receipt a repeat is recognised by",
+    "From": "+E.164, or whatsapp:+E.164",
+    "To": "the business's number, likewise",
+    "Body": "the text",
+    "NumMedia": "how many attachments",
+    "ButtonPayload": "WhatsApp quick reply: the button's id (an option value)",
+    "ButtonText": "WhatsApp quick reply: the button's title",
+    "OriginalRepliedMessageSid": "WhatsApp: the message replied to (the one with the buttons)",
+    "ProfileName": "WhatsApp: the prospect's display name",
+}
+TWILIO_STATUS = {
+    "MessageSid": "the message leadbot sent",
+    "MessageStatus": "queued, sent, delivered, read, undelivered, failed...",
+    "ErrorCode": "Twilio's error code, when it failed",
+    "To": "the prospect's address (+E.164 or whatsapp:+E.164)",
+}
+
+
+API_KEY_FIELDS: Json = {
+    "id": {"type": "integer"},
+    "name": {"type": "string"},
+    "prefix": {"type": "string", "description": "The key's first 8 characters"},
+    "created_by": {"type": ["integer", "null"], "description": "The admin; null: the CLI"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+}
+API_KEY: Json = {"type": "object", "required": list(API_KEY_FIELDS), "properties": API_KEY_FIELDS}
+NO_LOGIN = _error("Not logged in, or the API key is missing, wrong or revoked")
+ADMIN_ONLY = _error("Not an admin's session (API keys never manage keys), or no CSRF token")
+
+
+def _api_v1() -> Json:
+    """/api/v1: for programs with an API key, and for the console with a rep's session."""
+    anyone: list[Json] = [{"apiKey": []}, {"apiKeyHeader": []}, {"repSession": []}]
+    admins: list[Json] = [{"repSession": []}]
+    keys_tag = ["api keys"]
+    return {
+        "/api/v1/me": {
+            "get": {
+                "operationId": "whoAmI",
+                "tags": ["api"],
+                "summary": "Who is calling: a rep (session) or a program (API key)",
+                "security": anyone,
+                "responses": {
+                    "200": {
+                        "description": "The caller",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["kind"],
+                                "properties": {
+                                    "kind": {"enum": ["rep", "api_key"]},
+                                    "rep": {"type": "object"},
+                                    "csrf_token": {
+                                        "type": "string",
+                                        "description": "A rep's: send it as X-CSRF-Token",
+                                    },
+                                    "api_key": {"type": "object"},
+                                },
+                            }
+                        ),
+                    },
+                    "401": NO_LOGIN,
+                },
+            }
+        },
+        "/api/v1/keys": {
+            "get": {
+                "operationId": "listApiKeys",
+                "tags": keys_tag,
+                "summary": "Every API key, revoked ones too (never the keys themselves)",
+                "security": admins,
+                "responses": {
+                    "200": {
+                        "description": "The keys",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["keys"],
+                                "properties": {"keys": {"type": "array", "items": API_KEY}},
+                            }
+                        ),
+                    },
+                    "401": NO_LOGIN,
+                    "403": ADMIN_ONLY,
+                },
+            },
+            "post": {
+                "operationId": "createApiKey",
+                "tags": keys_tag,
+                "summary": "Make an API key; the answer is the only place the key ever appears",
+                "security": admins,
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["name"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": {"type": "string", "minLength": 1, "maxLength": 100}
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {
+                        "description": "Made",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": [*API_KEY["required"], "key"],
+                                "properties": {**API_KEY_FIELDS, "key": {"type": "string"}},
+                            }
+                        ),
+                    },
+                    **_errors(400),
+                    "401": NO_LOGIN,
+                    "403": ADMIN_ONLY,
+                    **_errors(413, 415),
+                },
+            },
+        },
+        "/api/v1/keys/{id}": {
+            "delete": {
+                "operationId": "revokeApiKey",
+                "tags": keys_tag,
+                "summary": "Revoke an API key: it stops working at once",
+                "security": admins,
+                "parameters": [_param("id", "path", {"type": "integer"}, "The key's id")],
+                "responses": {
+                    "204": {"description": "Revoked (or it already was)"},
+                    "401": NO_LOGIN,
+                    "403": ADMIN_ONLY,
+                    "404": _error("No key with this id"),
+                },
+            }
+        },
+    }
 
 
 def _paths() -> Json:
@@ -499,6 +730,61 @@ def _paths() -> Json:
                 },
             }
         },
+        "/webhooks/twilio": _twilio(
+            "twilioMessage",
+            "Twilio webhook: an SMS or WhatsApp message",
+            "Enabled by twilio.account_sid and twilio.auth_token (403 until they are set). "
+            "Deduped on MessageSid; answered once the turn is committed, with an empty TwiML "
+            "<Response/>: leadbot replies through the REST API.",
+            TWILIO_MESSAGE,
+            {
+                "200": {
+                    "description": "Taken (or a repeated message, ignored)",
+                    "content": {"text/xml": {"schema": {"type": "string"}}},
+                }
+            },
+        ),
+        "/webhooks/twilio/status": _twilio(
+            "twilioStatus",
+            "Twilio status callback: a sent message's delivery",
+            "The StatusCallback of every message leadbot sends. Moves the message's transcript "
+            "line forward (queued, sent, delivered, read; failed and undelivered are final, "
+            "with the error code); 21610 and 63014 stop all sending to the number.",
+            TWILIO_STATUS,
+            {"204": {"description": "Recorded (or about a message leadbot did not send)"}},
+        ),
+        "/webhooks/tiktok": {
+            "post": {
+                "operationId": "tiktokDirectMessage",
+                "tags": ["channels"],
+                "summary": "TikTok Business Messaging webhook: one Direct Message event",
+                "description": (
+                    "Enabled by tiktok.app_secret (404 until it is set), which signs the "
+                    "TikTok-Signature header; a missing, wrong or stale signature is a 401. "
+                    "Deduped on message_id; answered 200 once the turn is committed. Replies go "
+                    "out through the Business Messaging API."
+                ),
+                "security": [{"tiktokSignature": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": _json({"$ref": "#/components/schemas/TikTokEvent"}),
+                },
+                "responses": {
+                    "200": {
+                        "description": "Taken (or a repeated or ignored event)",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["ok"],
+                                "properties": {"ok": {"const": True}},
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 404, 413),
+                },
+            }
+        },
+        **_api_v1(),
         "/healthz": {
             "get": {
                 "operationId": "healthz",

@@ -1,0 +1,35 @@
+"""Wiring: the console's and the API's routes, their CSRF guard, clock and password hasher."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from webhooks.console import api, login
+from webhooks.console.csrf import csrf_guard
+from webhooks.console.passwords import Passwords
+from webhooks.keys import CONSOLE_CLOCK, PASSWORDS
+
+# Reached without a login, on purpose; every other /console and /api/v1 route needs one.
+PUBLIC_ROUTES = frozenset(
+    {("GET", "/console/login"), ("POST", "/console/login"), ("POST", "/console/logout")}
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def setup(app: web.Application) -> None:
+    app[CONSOLE_CLOCK] = _now
+    app[PASSWORDS] = Passwords()
+    app.middlewares.append(csrf_guard)
+    app.router.add_get("/console/login", login.login_page)
+    app.router.add_post("/console/login", login.login)
+    app.router.add_post("/console/logout", login.logout)
+    app.router.add_get("/console", login.inbox)
+    app.router.add_get("/api/v1/me", api.me)
+    app.router.add_get("/api/v1/keys", api.list_keys)
+    app.router.add_post("/api/v1/keys", api.create_key)
+    app.router.add_delete("/api/v1/keys/{id}", api.revoke_key)
