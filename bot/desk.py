@@ -116,6 +116,8 @@ def apply(
         return transition.state
 
     match action:
+        case TakeOver() if conversation.held_by == rep.id:
+            return ActionResult(conversation.id, conversation.channel, state)  # theirs already
         case TakeOver():
             if state.status in FINISHED and state.status.value != "completed":
                 raise ActionRefusedError(f"the conversation is {state.status.value}")

@@ -235,3 +235,33 @@ class LoginFailureRow(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=400)
     failures: int = 0
     last_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class RepThreadRow(SQLModel, table=True):
+    """Where a conversation is discussed in the reps' Telegram group: its forum topic, or the
+    first card, whose replies form the thread (webhooks/channels/telegram_reps*.py)."""
+
+    __tablename__ = "telegram_rep_threads"
+    __table_args__ = (Index("ix_telegram_rep_threads_topic", "chat_id", "topic_id"),)
+
+    conversation_id: int = Field(
+        primary_key=True, foreign_key="conversations.id", ondelete="CASCADE"
+    )
+    chat_id: int = Field(primary_key=True, sa_type=BigInteger)
+    topic_id: int | None = Field(default=None, sa_type=BigInteger)  # message_thread_id
+    root_message_id: int | None = Field(default=None, sa_type=BigInteger)  # the first card
+    mirrored_until: int = 0  # the last transcript line (messages.id) shown to the reps
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RepGroupMessageRow(SQLModel, table=True):
+    """A message the bot posted in the reps' group about a conversation: a reply to it is about
+    that conversation too. `outbox_key` is the outbox row that posted it (posted once)."""
+
+    __tablename__ = "telegram_rep_messages"
+
+    chat_id: int = Field(primary_key=True, sa_type=BigInteger)
+    message_id: int = Field(primary_key=True, sa_type=BigInteger)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
+    outbox_key: str | None = Field(default=None, max_length=128, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)

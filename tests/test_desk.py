@@ -154,6 +154,16 @@ async def test_a_reps_message_goes_out_on_the_prospects_channel(backend: Backend
     assert (sent.payload["text"], sent.payload["rep"]) == ("Hello from Ana", "Ana Ruiz")
 
 
+async def test_taking_over_twice_changes_nothing_the_second_time(backend: Backend) -> None:
+    desk = Desk(backend)
+    await desk.start()
+    await desk.act(ANA, TakeOver())
+    before = await desk.lines()
+    assert await desk.act(ANA, TakeOver()) is Status.WITH_REP
+    assert await desk.lines() == before
+    assert [action for action, _ in await desk.audit()] == ["took_over"]
+
+
 async def test_two_reps_pressing_at_once_one_wins(backend: Backend) -> None:
     desk = Desk(backend)
     await desk.start()

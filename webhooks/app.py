@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.resources
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.binding import ChatRouter
 from bot.catalog import LoadedScript, ScriptCatalog
 from bot.dispatcher import Dispatcher, RetryPolicy, Sender
+from bot.effects import Effect
 from bot.first_contact import FIRST_CONTACT, FirstContactPolicy, QuietHours
 from bot.intake import IntakeService
 from bot.pacing import PaceRule
@@ -28,11 +29,13 @@ from storage.db import connect
 from storage.migrate import ensure_current
 from storage.transactions import SqlStorage
 from webhooks import pages, webchat
-from webhooks.channels import telegram, tiktok_dm, twilio
+from webhooks.channels import telegram, telegram_reps, tiktok_dm, twilio
+from webhooks.channels.telegram_reps_notify import CHANNEL as CHANNEL_REPS
 from webhooks.channels.telegram_sender import TelegramSender
 from webhooks.channels.tiktok_dm_sender import senders as tiktok_senders
 from webhooks.channels.twilio_sender import senders as twilio_senders
 from webhooks.console import routes as console
+from webhooks.console.live import CONSOLE_HUB
 from webhooks.http import errors_as_json
 from webhooks.keys import (
     CATALOG,
@@ -40,6 +43,7 @@ from webhooks.keys import (
     DATABASE,
     DISPATCHER,
     INTAKE,
+    REPS_NOTIFIER,
     ROUTER,
     SETTINGS,
     SIGNER,
@@ -174,9 +178,11 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     senders.update(twilio_senders(app))
     senders.update(tiktok_senders(app))
     sender = ChannelSender(app, senders)
+    # The reps' Telegram group (telegram.reps_chat_id): cards and notes are outbox rows too.
+    group_senders = telegram_reps.open_group(app, now)
     dispatcher = Dispatcher(
         storage,
-        {SEND_TEXT: sender, FIRST_CONTACT: sender},
+        {SEND_TEXT: sender, FIRST_CONTACT: sender, **group_senders},
         now,
         policy=RetryPolicy(first_delay=timedelta(seconds=settings.dispatcher_first_retry_seconds)),
         pacing=_pacing(settings),
@@ -189,6 +195,10 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         now,
         on_commit=dispatcher.wake,
         on_turn=lambda channel: count_turn(app, channel),
+        on_change=_each(
+            app[CONSOLE_HUB].changed,  # the reps' console shows it live
+            *([app[REPS_NOTIFIER].changed] if REPS_NOTIFIER in app else []),  # the reps' group
+        ),
     )
     quiet = settings.first_contact.quiet_hours
     app[INTAKE] = IntakeService(
@@ -213,8 +223,23 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         phone_match=settings.token_lifetime,
     )
     yield
+    if REPS_NOTIFIER in app:
+        await app[REPS_NOTIFIER].close()  # what it is queueing goes in before the database closes
     await storage.close()
     await database.dispose()
+
+
+ChangeHook = Callable[[int, tuple[Effect, ...]], None]
+
+
+def _each(*hooks: ChangeHook) -> ChangeHook:
+    """One on_change hook that calls each of `hooks` in turn."""
+
+    def changed(conversation_id: int, effects: tuple[Effect, ...]) -> None:
+        for hook in hooks:
+            hook(conversation_id, effects)
+
+    return changed
 
 
 def _pacing(settings: Settings) -> dict[str, PaceRule]:
@@ -226,6 +251,7 @@ def _pacing(settings: Settings) -> dict[str, PaceRule]:
     twilio_rule = rule(settings.twilio)  # one number sends SMS and WhatsApp alike
     return {
         "telegram": rule(settings.telegram),
+        CHANNEL_REPS: telegram_reps.pace_rule(settings.telegram),
         "sms": twilio_rule,
         "whatsapp": twilio_rule,
         "tiktok": rule(settings.tiktok),

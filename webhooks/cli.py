@@ -17,6 +17,7 @@ from bot.spec import json_schema
 from webhooks.channels.telegram_commands import telegram
 from webhooks.chat import play
 from webhooks.cli_data import db, export
+from webhooks.cli_rep_telegram import link_telegram
 from webhooks.cli_reps import apikey, rep
 from webhooks.scriptfiles import conversation_test_files, read_script, script_files
 from webhooks.serve import serve
@@ -128,6 +129,7 @@ main.add_command(db)
 main.add_command(serve)
 main.add_command(export)
 main.add_command(telegram)
+rep.add_command(link_telegram)  # leadbot rep link-telegram
 main.add_command(rep)
 main.add_command(apikey)
 

@@ -17,6 +17,7 @@ from bot.service import ConversationService
 from bot.tokens import TokenSigner
 from storage.db import Database
 from storage.transactions import SqlStorage
+from webhooks.channels.telegram_reps_notify import RepsNotifier
 from webhooks.console.passwords import Passwords
 from webhooks.settings import Settings
 
@@ -31,6 +32,8 @@ INTAKE = web.AppKey("intake", IntakeService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 ROUTER = web.AppKey("chat_router", ChatRouter)
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)  # only when telegram.token is set
+# The reps' Telegram group: only with telegram.token and telegram.reps_chat_id.
+REPS_NOTIFIER = web.AppKey("reps_notifier", RepsNotifier)
 # The console's clock (sessions, login throttling) and password hasher: tests set their own.
 CONSOLE_CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("console_clock")
 PASSWORDS = web.AppKey("passwords", Passwords)

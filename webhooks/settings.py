@@ -150,6 +150,10 @@ class TelegramSettings(Section):
     # Telegram's limits: about one message a second into a chat, thirty a second in all.
     per_chat_seconds: float = Field(default=1.0, ge=0)
     per_second: float = Field(default=30.0, ge=0, description="0: no overall limit")
+    # The reps' group (a negative id): a card per handoff and qualified lead, taken over there
+    # (webhooks/channels/telegram_reps.py); reps_topics: a forum topic per lead.
+    reps_chat_id: int | None = Field(default=None, lt=0)
+    reps_topics: bool = False
 
     @property
     def bot_id(self) -> str:

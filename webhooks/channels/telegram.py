@@ -34,6 +34,8 @@ from webhooks.channels.telegram_inbound import (
     parse_update,
     read_update,
 )
+from webhooks.channels.telegram_reps import receive_group_update
+from webhooks.channels.telegram_reps_inbound import group_chat
 from webhooks.http import json_error, read_json_body
 from webhooks.keys import DATABASE, ROUTER, SETTINGS, TELEGRAM_BOT
 from webhooks.settings import SettingsError
@@ -88,6 +90,9 @@ async def receive_update(request: web.Request) -> web.Response:
     bot = app[TELEGRAM_BOT]
     try:
         update = parse_update(body, bot)
+        group = group_chat(update)
+        if group is not None:  # the reps' group, or another group the bot was added to
+            return await receive_group_update(request, update, group)
         incoming = read_update(update)
     except MalformedUpdateError as error:
         return json_error(400, "bad_update", str(error))

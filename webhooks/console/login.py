@@ -1,4 +1,4 @@
-"""Logging in and out of the console, and its landing page."""
+"""Logging in and out of the console."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import re
 
 from aiohttp import web
 
-from webhooks.console.auth import CONSOLE_PREFIX, LOGIN_PATH, caller, current_rep, login_required
+from webhooks.console.auth import CONSOLE_PREFIX, LOGIN_PATH, caller, current_rep
 from webhooks.console.csrf import (
     FIELD,
     clear_login_cookie,
-    csrf_token,
     login_form_is_ours,
     login_form_token,
     set_login_cookie,
@@ -126,18 +125,6 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if who.rep is not None:
         log.info("console: rep logged out", extra={"rep_id": who.rep.id})
     raise response
-
-
-@login_required
-async def inbox(request: web.Request) -> web.StreamResponse:
-    """A placeholder landing page until the inbox comes."""
-    return console_page(
-        request,
-        "console_inbox.html",
-        title="Inbox",
-        rep=await current_rep(request),
-        csrf_token=csrf_token(request),
-    )
 
 
 def _text(value: object) -> str:

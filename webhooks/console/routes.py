@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from webhooks.console import api, login
+from webhooks.console import api, desk_routes, login
 from webhooks.console.csrf import csrf_guard
 from webhooks.console.passwords import Passwords
 from webhooks.keys import CONSOLE_CLOCK, PASSWORDS
@@ -28,7 +28,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console/login", login.login_page)
     app.router.add_post("/console/login", login.login)
     app.router.add_post("/console/logout", login.logout)
-    app.router.add_get("/console", login.inbox)
+    desk_routes.setup(app)  # the inbox, conversations, rep actions and live streams
     app.router.add_get("/api/v1/me", api.me)
     app.router.add_get("/api/v1/keys", api.list_keys)
     app.router.add_post("/api/v1/keys", api.create_key)
