@@ -19,7 +19,7 @@ from bot.binding import ChatMessage
 from bot.errors import UnknownConversationError, UnknownScriptError
 from bot.inbound import Inbound, OptionPicked
 from bot.records import Receipt
-from storage.transcripts import question_of_provider_message
+from webhooks.channels.taps import question_of_tap
 from webhooks.channels.telegram_bot import (
     SECRET_VARIABLE,
     TOKEN_VARIABLE,
@@ -139,9 +139,7 @@ def _message(incoming: Incoming, inbound: Inbound, receipt: Receipt) -> ChatMess
 async def _question_of(request: web.Request, chat: str, tap: Tap) -> str | None:
     if tap.message_id is None:
         return None
-    return await question_of_provider_message(
-        request.app[DATABASE], CHANNEL, chat, str(tap.message_id)
-    )
+    return await question_of_tap(request.app[DATABASE], CHANNEL, chat, str(tap.message_id))
 
 
 async def _answer(bot: Bot, query_id: str) -> None:

@@ -17,7 +17,7 @@ from bot.binding import ChatMessage
 from bot.errors import UnknownConversationError, UnknownScriptError
 from bot.inbound import ConversationStarted, Inbound, OptionPicked, TextReceived
 from bot.records import Receipt
-from storage.transcripts import question_of_provider_message
+from webhooks.channels.taps import question_of_tap
 from webhooks.channels.tiktok_dm_client import client_context
 from webhooks.channels.tiktok_dm_inbound import (
     Arrival,
@@ -108,7 +108,7 @@ async def _inbound(request: web.Request, event: Incoming) -> Inbound:
     whose card asks nothing now (an old card, or another conversation's) reads as its title
     typed. Media alone gets the script's polite "could you type your answer?"."""
     if event.reply_to is not None and event.button is not None:
-        question = await question_of_provider_message(
+        question = await question_of_tap(
             request.app[DATABASE], CHANNEL, event.conversation_id, event.reply_to
         )
         if question is not None:

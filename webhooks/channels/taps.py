@@ -1,0 +1,29 @@
+"""Which question a tapped button answers: the one of the message it sat on.
+
+A prospect can tap a button a moment after it arrived, before the dispatcher has recorded the
+provider's id for that message (the send returned, its record is a transaction away). Buttons
+that carry a question are only ever ours, so an id not found yet is looked up again for a
+short while before the tap is read as a tap on a message leadbot does not know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from storage.db import Database
+from storage.transcripts import question_of_provider_message
+
+RECORD_WAIT = 2.0  # seconds: far more than recording a sent message takes, even under load
+_POLL = 0.05
+
+
+async def question_of_tap(
+    database: Database, channel: str, chat: str, provider_id: str
+) -> str | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECORD_WAIT
+    while True:
+        question = await question_of_provider_message(database, channel, chat, provider_id)
+        if question is not None or loop.time() >= deadline:
+            return question
+        await asyncio.sleep(_POLL)
