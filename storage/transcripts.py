@@ -69,3 +69,26 @@ async def question_of_provider_message(
     async with database.reading() as connection:
         found = (await connection.execute(query)).scalar()
     return str(found) if found is not None else None
+
+
+async def awaits_provider_id(database: Database, channel: str, chat: str) -> bool:
+    """Whether the chat's current conversation has a question whose send is not recorded yet
+    (queued, or sent a moment ago with its provider id not stored)."""
+    current = (
+        select(func.max(C.c.id))
+        .where(C.c.channel == channel, C.c.channel_user_id == chat)
+        .scalar_subquery()
+    )
+    query = (
+        select(M.c.id)
+        .where(
+            M.c.conversation_id == current,
+            M.c.author == "bot",
+            M.c.question_id.is_not(None),
+            M.c.provider_message_id.is_(None),
+            M.c.status == "queued",
+        )
+        .limit(1)
+    )
+    async with database.reading() as connection:
+        return (await connection.execute(query)).first() is not None

@@ -2,8 +2,9 @@
 
 A prospect can tap a button a moment after it arrived, before the dispatcher has recorded the
 provider's id for that message (the send returned, its record is a transaction away). Buttons
-that carry a question are only ever ours, so an id not found yet is looked up again for a
-short while before the tap is read as a tap on a message leadbot does not know.
+that carry a question are only ever ours, so while the chat has a question whose send is not
+recorded yet, an id not found is looked up again for a short while; otherwise (or after the
+wait) the tap is read as a tap on a message leadbot does not know.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from storage.db import Database
-from storage.transcripts import question_of_provider_message
+from storage.transcripts import awaits_provider_id, question_of_provider_message
 
 RECORD_WAIT = 2.0  # seconds: far more than recording a sent message takes, even under load
 _POLL = 0.05
@@ -26,4 +27,6 @@ async def question_of_tap(
         question = await question_of_provider_message(database, channel, chat, provider_id)
         if question is not None or loop.time() >= deadline:
             return question
+        if not await awaits_provider_id(database, channel, chat):
+            return None  # nothing in flight: a message leadbot does not know, or an old one
         await asyncio.sleep(_POLL)
