@@ -5,7 +5,8 @@ runs in a child process of its own on 127.0.0.1 (the load generator, an aiohttp 
 this one, so the two do not share a core), and gets the same warm-up and the same N requests:
 
 - leadbot: the real `create_app(settings)` with one relay (API key), writing JSON access lines
-  to a file as `leadbot serve` writes them to stderr (`--no-logs` leaves logging unconfigured);
+  to a file as `leadbot serve` writes them to stderr (`--no-logs` leaves logging unconfigured),
+  its start-up objects frozen out of the garbage collector's sight as `leadbot serve` does;
 - baseline: a bare aiohttp app whose handler reads the JSON body and inserts it as one row
   into SQLite (the stdlib driver, in one thread, WAL and synchronous=FULL as leadbot sets
   them), committing once per request: the least a durable intake costs;
@@ -183,6 +184,10 @@ def serve(kind: str, port: int, folder: Path, logs: bool, profile: Path | None) 
         "ceiling": ceiling_app,
     }
     app = factories[kind]()
+    if kind == "leadbot":
+        from webhooks.serve import settle_heap  # noqa: PLC0415 (as `leadbot serve` does)
+
+        settle_heap()
 
     def run() -> None:
         web.run_app(app, host=HOST, port=port, print=None, access_log=None)

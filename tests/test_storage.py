@@ -94,6 +94,22 @@ async def test_concurrent_work_commits_independently(storage: SqlStorage) -> Non
         assert not await storage.run(lambda tx, n=n: tx.leads.add(new_lead(f"ok-{n}"), "X", NOW)[1])
 
 
+async def test_closing_lets_queued_work_finish_then_refuses_more(database: Database) -> None:
+    storage = SqlStorage(database)
+    queued = [
+        asyncio.ensure_future(
+            storage.run(lambda tx, n=n: tx.leads.add(new_lead(f"q-{n}"), f"RQ{n}", NOW)[1])
+        )
+        for n in range(5)
+    ]
+    await asyncio.sleep(0)  # each has called run() and waits for its commit
+    await storage.close()
+    assert await asyncio.gather(*queued) == [True] * 5
+    if database.dialect == "sqlite":  # PostgreSQL has no writer of its own to close
+        with pytest.raises(RuntimeError, match="closed"):
+            await storage.run(lambda tx: None)
+
+
 async def test_receipt_is_accepted_once(storage: SqlStorage) -> None:
     def work(tx: Transaction) -> list[bool]:
         return [

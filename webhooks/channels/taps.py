@@ -14,7 +14,7 @@ import asyncio
 from storage.db import Database
 from storage.transcripts import awaits_provider_id, question_of_provider_message
 
-RECORD_WAIT = 2.0  # seconds: far more than recording a sent message takes, even under load
+RECORD_WAIT = 10.0  # seconds: recording a send takes milliseconds, but seconds on a busy box
 _POLL = 0.05
 
 
