@@ -26,6 +26,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from storage.tables import ConversationRow, LeadRow, MessageRow, OutboxRow, TimerRow
+from storage.transcripts import question_of_provider_message
 from webhooks.app import create_app
 from webhooks.keys import DATABASE
 from webhooks.settings import Settings
@@ -367,12 +368,25 @@ class Prospect:
             message = with_buttons[-1]
         assert value in [data for _, data in message.buttons], (value, message.buttons)
         assert message.message_id is not None
+        await self._recorded(message.message_id)
         update_id = self.fake.next_update_id()
         update = callback_update(
             update_id, self.chat, message.message_id, value, sender=self.sender
         )
         await self.deliver(update)
         return update_id
+
+    async def _recorded(self, message_id: int, timeout: float = 3.0) -> None:
+        """Wait until the dispatcher has stored the id of the message about to be tapped, as
+        it has by the time a person reads it: the tests then check what a tap does, not how
+        a tap races the record (webhooks/channels/taps.py waits for that race on its own)."""
+        database = self.client.app[DATABASE]
+        chat, provider_id = str(self.chat), str(message_id)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await question_of_provider_message(database, "telegram", chat, provider_id) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                return  # a message that asks nothing: let the tap show what happens
+            await asyncio.sleep(0.02)
 
     async def share_contact(self, phone: str, *, own: bool = True) -> int:
         update_id = self.fake.next_update_id()
