@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+
+from bench.telegram import _free_port, _wait_until_up
 
 HOST = "127.0.0.1"  # the only address this benchmark ever sends to
 API_KEY = "bench-key"
@@ -206,26 +207,6 @@ async def load(port: int, fake: FakeTwilio, rate: float, seconds: float, name: s
     ]
     missing = sum(1 for p in sent_at if p not in fake.first_text)
     return Result(name, latencies, answered, missing, statuses)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-async def _wait_until_up(port: int, child: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            if child.poll() is not None:
-                raise SystemExit(f"the server exited with {child.returncode} before answering")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://{HOST}:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    raise SystemExit("the server did not answer /healthz within 10 s")
 
 
 async def measure(kind: str, folder: Path, rate: float, seconds: float) -> Result:

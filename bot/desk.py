@@ -17,7 +17,7 @@ from bot.errors import BotError, UnknownConversationError
 from bot.inbound import Inbound, RepClosed, RepTookOver, ReturnedFromRep
 from bot.ports import Transaction
 from bot.records import Conversation
-from bot.state import FINISHED, ConversationState
+from bot.state import FINISHED, ConversationState, Status
 from bot.textsafe import storable
 
 MAX_REP_TEXT = 4000
@@ -119,7 +119,7 @@ def apply(
         case TakeOver() if conversation.held_by == rep.id:
             return ActionResult(conversation.id, conversation.channel, state)  # theirs already
         case TakeOver():
-            if state.status in FINISHED and state.status.value != "completed":
+            if state.status in FINISHED and state.status is not Status.COMPLETED:
                 raise ActionRefusedError(f"the conversation is {state.status.value}")
             holder = tx.conversations.take(conversation.id, rep.id, rep.name)
             if holder is not None:

@@ -68,8 +68,11 @@ def on_rep_took_over(turn: _Turn, event: RepTookOver) -> None:
 
 def on_returned(turn: _Turn) -> None:
     """Back to the bot: the pending question again with a one-line recap, or the end."""
-    if turn.state.status not in WITH_PEOPLE:
-        return
+    if turn.state.status in WITH_PEOPLE:
+        resume(turn)
+
+
+def resume(turn: _Turn) -> None:
     if turn.state.outcome is not None:  # handed over after finishing: it stays finished
         turn.set(status=Status.COMPLETED)
         return
@@ -109,12 +112,7 @@ def on_timeout(turn: _Turn) -> None:
         turn.set(status=Status.ACTIVE, awaiting_callback=True)
         turn.say(turn.script.message("callback_ask", turn.language))
         return
-    on_returned_after_timeout(turn)
-
-
-def on_returned_after_timeout(turn: _Turn) -> None:
-    turn.set(status=Status.WITH_REP)  # so that on_returned takes it
-    on_returned(turn)
+    resume(turn)
 
 
 def note_callback(turn: _Turn, text: str) -> None:
@@ -124,7 +122,7 @@ def note_callback(turn: _Turn, text: str) -> None:
     turn.answers[CALLBACK_ANSWER] = wish
     turn.emit(RecordAnswer(CALLBACK_ANSWER, wish, wish, "prospect"))
     turn.say(turn.script.message("callback_noted", turn.language))
-    on_returned_after_timeout(turn)
+    resume(turn)
 
 
 def recap_line(turn: _Turn) -> str:

@@ -25,11 +25,11 @@ from tests.fake_twilio import (
     WHATSAPP_NUMBER,
     FakeTwilio,
 )
+from webhooks.channels.split import numbered
 from webhooks.channels.twilio_client import delivery_error, new_client
 from webhooks.channels.twilio_sender import (
     Outgoing,
     TwilioSender,
-    numbered,
     render,
     status_callback_url,
 )

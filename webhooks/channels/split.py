@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 _SENTENCE_END = re.compile(r"[.!?…。](?:[\"')\]»”’]*)\s+")
 _SPACE = re.compile(r"\s+")
@@ -53,3 +53,9 @@ def _boundary(window: str) -> int:
     if spaces:
         return spaces[-1]
     return len(window)
+
+
+def numbered(text: str, options: Sequence[str]) -> str:
+    """The text, then one line per choice: "1. Label"."""
+    lines = "\n".join(f"{number}. {label}" for number, label in enumerate(options, start=1))
+    return "\n\n".join(part for part in (text.strip(), lines) if part)

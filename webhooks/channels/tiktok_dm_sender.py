@@ -19,9 +19,8 @@ from bot.dispatcher import Sender
 from bot.effects import InputHint
 from bot.errors import DeliveryError
 from bot.records import OutboxItem
-from webhooks.channels.split import split_text, utf16_length
+from webhooks.channels.split import numbered, split_text, utf16_length
 from webhooks.channels.tiktok_dm_client import TIKTOK_CLIENT, TikTokClient
-from webhooks.channels.twilio_sender import numbered
 
 CHANNEL = "tiktok"
 # TikTok's limits (Business Messaging API, /business/message/send/), counted as JavaScript

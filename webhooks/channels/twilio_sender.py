@@ -14,7 +14,7 @@ import asyncio
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 from bot.dispatcher import Sender
 from bot.errors import DeliveryError
 from bot.records import OutboxItem
-from webhooks.channels.split import split_text
+from webhooks.channels.split import numbered, split_text
 from webhooks.channels.twilio_client import TWILIO_CLIENT, delivery_error
 from webhooks.channels.twilio_inbound import WHATSAPP_PREFIX
 from webhooks.keys import SETTINGS
@@ -119,12 +119,6 @@ def render(channel: str, payload: Mapping[str, Any]) -> list[Outgoing]:
     if not body.strip():
         raise DeliveryError("nothing to send: the message has no text", permanent=True)
     return [Outgoing(body=part) for part in split_text(body, LIMITS[channel])]
-
-
-def numbered(text: str, options: Sequence[str]) -> str:
-    """The text, then one line per choice: "1. Label"."""
-    lines = "\n".join(f"{number}. {label}" for number, label in enumerate(options, start=1))
-    return "\n\n".join(part for part in (text.strip(), lines) if part)
 
 
 def _with_buttons(text: str, template: str) -> list[Outgoing]:
