@@ -19,6 +19,7 @@ from bot.ports import Transaction
 from bot.records import Conversation
 from bot.state import FINISHED, ConversationState, Status
 from bot.textsafe import storable
+from bot.watchers import RepAction
 
 MAX_REP_TEXT = 4000
 MAX_OUTCOME = 64
@@ -88,6 +89,7 @@ class ActionResult:
     channel: str
     state: ConversationState | None
     effects: tuple[Effect, ...] = ()
+    audited: RepAction | None = None  # what the audit log recorded (None: nothing was done)
 
 
 def apply(
@@ -148,27 +150,36 @@ def apply(
             state = turn(RepClosed(outcome))
             detail = outcome
         case Note(text=text):
-            text = storable(text.strip())
-            if not text:
-                raise ActionRefusedError("the note is empty")
-            tx.transcript.add(
-                conversation_id=conversation.id,
-                author="note",
-                text=f"{rep.name}: {text[:MAX_REP_TEXT]}",
-                status="internal",
-                now=now,
-            )
-            detail = text[:200]
+            detail = _add_note(tx, conversation, rep, text, now)
+    name = _ACTION_NAMES[type(action)]
     tx.audit.add(
         conversation_id=conversation.id,
         lead_id=conversation.lead_id,
         rep_id=rep.id,
         actor=rep.actor,
-        action=_ACTION_NAMES[type(action)],
+        action=name,
         detail=detail,
         now=now,
     )
-    return ActionResult(conversation.id, conversation.channel, state, tuple(effects))
+    audited = RepAction(conversation, rep.id, rep.name, name, detail, now)
+    return ActionResult(conversation.id, conversation.channel, state, tuple(effects), audited)
+
+
+def _add_note(
+    tx: Transaction, conversation: Conversation, rep: Rep, text: str, now: datetime
+) -> str:
+    """A note for the other reps, never sent: the transcript line, and the audit's detail."""
+    text = storable(text.strip())
+    if not text:
+        raise ActionRefusedError("the note is empty")
+    tx.transcript.add(
+        conversation_id=conversation.id,
+        author="note",
+        text=f"{rep.name}: {text[:MAX_REP_TEXT]}",
+        status="internal",
+        now=now,
+    )
+    return text[:200]
 
 
 def _must_hold(conversation: Conversation, rep: Rep) -> None:

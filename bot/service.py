@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,7 @@ from bot.state import ConversationState
 from bot.suppression import address_of
 from bot.textsafe import storable
 from bot.tokens import TokenError, TokenSigner, find_reference
+from bot.watchers import SavedTurn, TurnWatcher
 
 SEND_TEXT = "send_text"
 # Provider error codes that mean the prospect opted out or blocked the business (Twilio:
@@ -69,6 +70,7 @@ class ConversationService:
         on_commit: Callable[[], None] = lambda: None,
         on_turn: Callable[[str], None] = lambda channel: None,
         on_change: Callable[[int, tuple[Effect, ...]], None] = lambda conversation, effects: None,
+        watchers: Sequence[TurnWatcher] = (),
     ) -> None:
         self._storage = storage
         self._catalog = catalog
@@ -77,6 +79,8 @@ class ConversationService:
         self._on_turn = on_turn  # e.g. count turns per channel
         # e.g. the reps' console showing the conversation live, or telling reps of a handoff
         self._on_change = on_change
+        # Inside each turn's transaction: what must commit with it (reps' cards, CRM events).
+        self._watchers = tuple(watchers)
         self._locks = KeyedLocks()
 
     @property
@@ -125,7 +129,7 @@ class ConversationService:
                 )
             started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
             transition = step(loaded.script, None, started, now)
-            _save_turn(tx, conversation, transition, None, now, started=True)
+            self._save_turn(tx, conversation, transition, None, now, started=True)
             return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
         result = await self._storage.run(work)
@@ -238,24 +242,41 @@ class ConversationService:
 
         return await self._storage.run(work)
 
-    async def act(self, conversation_id: int, rep: desk.Rep, action: desk.Action) -> TurnResult:
+    async def act(
+        self,
+        conversation_id: int,
+        rep: desk.Rep,
+        action: desk.Action,
+        receipt: Receipt | None = None,
+    ) -> TurnResult:
         """A rep's action (take over, write, hand back, close, note), in turn with the
         prospect's messages. Raises desk.HeldByAnotherError, NotHoldingError or
-        ActionRefusedError, having changed nothing."""
+        ActionRefusedError, having changed nothing. With a `receipt` (e.g. the Telegram update
+        that carried it), a repeated delivery of the action changes nothing: applied is False."""
+
+        def work(tx: Transaction) -> desk.ActionResult | None:
+            if receipt is not None and not tx.receipts.add(receipt, now):
+                return None
+            done = desk.apply(
+                tx,
+                self._catalog,
+                conversation_id,
+                rep,
+                action,
+                now=now,
+                save_turn=self._save_turn,
+                queue_rep_text=_queue_rep_text,
+            )
+            if done.audited is not None:
+                for watcher in self._watchers:
+                    watcher.rep_acted(tx, done.audited)
+            return done
+
         async with self._locks.hold(conversation_id):
             now = self._clock()
-            done = await self._storage.run(
-                lambda tx: desk.apply(
-                    tx,
-                    self._catalog,
-                    conversation_id,
-                    rep,
-                    action,
-                    now=now,
-                    save_turn=_save_turn,
-                    queue_rep_text=_queue_rep_text,
-                )
-            )
+            done = await self._storage.run(work)
+        if done is None:
+            return TurnResult(conversation_id, False, None)
         self._on_commit()
         self._on_change(done.conversation_id, done.effects)
         return TurnResult(done.conversation_id, True, done.state, done.effects, done.channel)
@@ -277,7 +298,7 @@ class ConversationService:
                 conversation.script_id, conversation.script_version, tx.scripts
             )
             transition = step(script, conversation.state, inbound, now)
-            _save_turn(tx, conversation, transition, inbound, now)
+            self._save_turn(tx, conversation, transition, inbound, now)
             return TurnResult(
                 conversation_id, True, transition.state, transition.effects, conversation.channel
             )
@@ -290,6 +311,24 @@ class ConversationService:
             self._on_turn(result.channel)
             self._on_change(result.conversation_id, result.effects)
         return result
+
+    def _save_turn(
+        self,
+        tx: Transaction,
+        conversation: Conversation,
+        transition: Transition,
+        inbound: Inbound | None,
+        now: datetime,
+        *,
+        started: bool = False,
+    ) -> None:
+        _save_turn(tx, conversation, transition, inbound, now, started=started)
+        if self._watchers:
+            saved = SavedTurn(
+                conversation, transition.state, transition.effects, inbound, now, started
+            )
+            for watcher in self._watchers:
+                watcher.turn_saved(tx, saved)
 
 
 def _save_turn(
