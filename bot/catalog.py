@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from bot.compiled import CompiledScript
 from bot.errors import UnknownScriptError
@@ -26,8 +27,19 @@ class ScriptCatalog:
     most `keep_old` of them stay in memory.
     """
 
-    def __init__(self, scripts: Iterable[LoadedScript], keep_old: int = 32) -> None:
-        self._current = {loaded.script.id: loaded for loaded in scripts}
+    def __init__(
+        self,
+        scripts: Iterable[LoadedScript],
+        keep_old: int = 32,
+        *,
+        handoff_timeout: timedelta | None = None,
+    ) -> None:
+        # The server's default wait for a rep, for scripts that do not set handoff.timeout.
+        self._handoff_timeout = handoff_timeout
+        self._current = {
+            loaded.script.id: replace(loaded, script=self._with_defaults(loaded.script))
+            for loaded in scripts
+        }
         self._old: OrderedDict[str, CompiledScript] = OrderedDict()
         self._keep_old = keep_old
         self._lock = threading.Lock()
@@ -53,9 +65,14 @@ class ScriptCatalog:
         source = store.source(version)
         if source is None:
             raise UnknownScriptError(f"script {script_id} version {version} is not stored")
-        script = load_script(source, f"{script_id}@{version}")
+        script = self._with_defaults(load_script(source, f"{script_id}@{version}"))
         with self._lock:
             self._old[version] = script
             if len(self._old) > self._keep_old:
                 self._old.popitem(last=False)
         return script
+
+    def _with_defaults(self, script: CompiledScript) -> CompiledScript:
+        if self._handoff_timeout is None or script.spec.handoff.timeout is not None:
+            return script
+        return replace(script, handoff_timeout=self._handoff_timeout)

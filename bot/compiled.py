@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from jinja2 import Template
@@ -21,6 +22,8 @@ from bot.templating import (
     references_in_expression,
     safe_render,
 )
+
+DEFAULT_HANDOFF_TIMEOUT = timedelta(minutes=10)
 
 
 def pick_language(text: LocalizedText, language: str, default: str) -> str:
@@ -42,6 +45,8 @@ class CompiledScript:
     choices: Mapping[tuple[str, str], tuple[ChoiceOption, ...]]
     patterns: Mapping[str, re.Pattern[str]]
     score_conditions: frozenset[str]  # conditions that read `score`, which costs a scoring
+    # The script's handoff.timeout, else the server's (ScriptCatalog), else ten minutes.
+    handoff_timeout: timedelta = DEFAULT_HANDOFF_TIMEOUT
 
     @property
     def id(self) -> str:
@@ -124,6 +129,7 @@ def compile_script(spec: Script, version: str) -> CompiledScript:
             if isinstance(q, TextQuestion) and q.pattern is not None
         },
         score_conditions=score_conditions,
+        handoff_timeout=spec.handoff.timeout or DEFAULT_HANDOFF_TIMEOUT,
     )
 
 

@@ -40,7 +40,7 @@ def hand_off(turn: _Turn, reason: str, message_key: str = "handoff") -> None:
         else:
             turn.say(turn.script.message(message_key, turn.language))
     turn.emit(HandOff(reason))
-    timeout = turn.script.spec.handoff.timeout
+    timeout = turn.script.handoff_timeout
     turn.emit(ScheduleTimer(TimerKind.HANDOFF, turn.now + timeout, turn.state.timer_seq))
 
 

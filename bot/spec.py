@@ -268,8 +268,9 @@ class HandoffSettings(Model):
         default=None,
         description='hand over when this holds after an answer, e.g. "qualified and score >= 80"',
     )
-    timeout: Duration = Field(
-        default=timedelta(minutes=10), description="how long a prospect waits for a rep"
+    timeout: Duration | None = Field(
+        default=None,
+        description="how long a prospect waits for a rep (default: the server's handoff_timeout)",
     )
     on_timeout: Literal["resume", "callback"] = Field(
         default="resume", description="no rep in time: the bot goes on, or asks when to call"

@@ -74,10 +74,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 class Desk:
-    def __init__(self, backend: Backend, source: str = SOURCE) -> None:
+    def __init__(
+        self, backend: Backend, source: str = SOURCE, *, server_wait: timedelta | None = None
+    ) -> None:
         self.backend = backend
         self.clock = FakeClock()
-        catalog = ScriptCatalog([LoadedScript(load_script(source), source)])
+        catalog = ScriptCatalog(
+            [LoadedScript(load_script(source), source)], handoff_timeout=server_wait
+        )
         self.service = ConversationService(backend.storage, catalog, self.clock)
         self.sender = RecordingSender()
         self.dispatcher = Dispatcher(
@@ -230,6 +234,33 @@ async def test_nobody_comes_the_bot_says_so_and_goes_on(backend: Backend) -> Non
         ("bot", "Thanks for waiting! Let's pick up where we left off. So far: Alpha."),
         ("bot", "Your budget?"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("script_wait", "server_wait", "quiet_for", "fires_after"),
+    [
+        (None, timedelta(minutes=2), 1, 2),  # no handoff.timeout: the server's setting
+        ("5m", timedelta(minutes=1), 4, 2),  # the script's own wait wins over the server's
+        (None, None, 9, 2),  # neither: ten minutes
+    ],
+)
+async def test_the_wait_for_a_rep_is_the_scripts_else_the_servers(
+    backend: Backend,
+    script_wait: str | None,
+    server_wait: timedelta | None,
+    quiet_for: int,
+    fires_after: int,
+) -> None:
+    wait = f"  timeout: {script_wait}" if script_wait else "  on_timeout: resume"
+    source = SOURCE.replace("  timeout: 5m", wait)
+    desk = Desk(backend, source, server_wait=server_wait)
+    await desk.start()
+    await desk.say("agent")
+    desk.clock.advance(minutes=quiet_for)
+    assert await desk.timers.run_once() == 0
+    desk.clock.advance(minutes=fires_after)
+    assert await desk.timers.run_once() == 1
+    assert ("bot", "Sorry, everyone on our team is busy right now.") in await desk.lines()
 
 
 async def test_a_rep_taking_over_in_time_cancels_the_timeout(backend: Backend) -> None:

@@ -118,7 +118,7 @@ def load_catalog(settings: Settings) -> ScriptCatalog:
         raise SettingsError("scripts do not load:\n  " + "\n  ".join(problems))
     if not loaded:
         raise SettingsError("no scripts found: set scripts (LEADBOT_SCRIPTS) to files or folders")
-    catalog = ScriptCatalog(loaded)
+    catalog = ScriptCatalog(loaded, handoff_timeout=settings.handoff_timeout)
     known = set(catalog.ids())
     wanted = {settings.default_script} | {r.script for r in settings.routes}
     wanted |= {relay.script for relay in settings.relays.values()}

@@ -225,6 +225,8 @@ class Settings(BaseSettings):
     public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
     secret_key: Secret | None = None  # signs lead tokens; embedded mode keeps one on disk
     token_lifetime: Duration = timedelta(days=30)
+    # How long a prospect who asked for a person waits for a rep, unless the script says.
+    handoff_timeout: Duration = timedelta(minutes=10)
     scripts: list[Path] = Field(default_factory=list)  # files or folders; empty: the examples
     default_script: str | None = None  # empty: the first script
     routes: list[RouteSettings] = Field(default_factory=list)
