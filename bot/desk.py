@@ -29,6 +29,7 @@ MAX_OUTCOME = 64
 class Rep:
     id: int
     name: str
+    via: str = "console"  # where they act from (console, telegram): the reps' group is told
 
     @property
     def actor(self) -> str:
@@ -161,7 +162,7 @@ def apply(
         detail=detail,
         now=now,
     )
-    audited = RepAction(conversation, rep.id, rep.name, name, detail, now)
+    audited = RepAction(conversation, rep.id, rep.name, name, detail, now, rep.via)
     return ActionResult(conversation.id, conversation.channel, state, tuple(effects), audited)
 
 

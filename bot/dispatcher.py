@@ -152,6 +152,10 @@ class Dispatcher:
             log.info("outbox %s held: %s", item.id, decision.reason)
             await self._storage.run(lambda tx: tx.outbox.hold(item, decision.reason, now))
             return
+        if isinstance(decision, windows.Skip):
+            log.info("outbox %s skipped: %s", item.id, decision.reason)
+            await self._storage.run(lambda tx: tx.outbox.skip(item, decision.reason, now))
+            return
         if decision.payload is not item.payload:
             item = replace(item, payload=decision.payload)
         wait = self._pacer.reserve(channel, str(item.payload.get("chat", "")))

@@ -32,6 +32,14 @@ class OptionView:
     label: str
 
 
+class ReminderPart(StrEnum):
+    """A reminder's messages: outside a channel's window the nudge may go as the window
+    template and the rest is skipped, where other messages are held."""
+
+    NUDGE = "nudge"  # "Still there?": the reminder's own words
+    REPEAT = "repeat"  # the question (or confirmation) asked again after it
+
+
 @dataclass(frozen=True, slots=True)
 class SendText:
     """A message to the prospect; `options` are rendered as buttons or numbered lines."""
@@ -41,6 +49,7 @@ class SendText:
     question_id: str | None = None
     hint: InputHint | None = None
     buttons_template: str | None = None  # WhatsApp: the question's quick-reply content SID
+    reminder: ReminderPart | None = None  # part of a reminder after silence
 
 
 @dataclass(frozen=True, slots=True)

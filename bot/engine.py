@@ -30,6 +30,7 @@ from bot.effects import (
     OptOut,
     RecordAnswer,
     RecordConsent,
+    ReminderPart,
     ScheduleTimer,
     SendText,
 )
@@ -266,6 +267,7 @@ class _Turn:
         if fired.kind is TimerKind.HANDOFF:
             if self.state.status is Status.HANDED_OFF:
                 handoff.on_timeout(self)
+                self.restart_silence_timers()  # resumed: silence is followed up again
             return
         if self.state.status is not Status.ACTIVE:
             return
@@ -283,10 +285,23 @@ class _Turn:
             if reminders.message is not None
             else self.script.message("reminder", self.language)
         )
+        first = len(self.effects)
         self.say(text)
         self.ask_again()
+        self._mark_reminder(first)
         self.set(reminders_sent=self.state.reminders_sent + 1)
         self.schedule_timers(since=_parse_time(self.state.waiting_since, self.now))
+
+    def _mark_reminder(self, first: int) -> None:
+        """Tag the messages sent since effect `first` as a reminder's: outside a channel's
+        window the dispatcher skips them (the nudge may go as the window template), where an
+        ordinary message would be held for a rep to see."""
+        part = ReminderPart.NUDGE
+        for index in range(first, len(self.effects)):
+            effect = self.effects[index]
+            if isinstance(effect, SendText):
+                self.effects[index] = replace(effect, reminder=part)
+                part = ReminderPart.REPEAT
 
     # -- answers ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from bot.answers.contact import parse_email, parse_phone
 from bot.answers.result import Parsed
@@ -18,6 +19,11 @@ from bot.textsafe import storable, storable_value
 from bot.tokens import TokenSigner, new_reference
 
 _REFERENCE_TRIES = 8
+
+
+class LeadWatcher(Protocol):
+    def lead_created(self, tx: Transaction, lead_id: int, now: datetime) -> None:
+        """Called in the lead's transaction, once, when a lead is first stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,7 @@ class IntakeService:
         reference: Callable[[], str] = new_reference,
         first_contact: FirstContactPolicy | None = None,
         on_commit: Callable[[], None] = lambda: None,
+        watchers: Sequence[LeadWatcher] = (),
     ) -> None:
         self._storage = storage
         self._catalog = catalog
@@ -52,6 +59,7 @@ class IntakeService:
         self._reference = reference
         self._first_contact = first_contact or FirstContactPolicy()
         self._on_commit = on_commit  # e.g. wake the dispatcher: a first contact is due
+        self._watchers = tuple(watchers)  # e.g. lead.created for the CRM, in the same commit
 
     def script_for(self, submission: Submission) -> str:
         return route(self._rules, self._default, submission.source, submission.attribution)
@@ -71,10 +79,12 @@ class IntakeService:
             for new, (lead, created) in zip(leads, stored, strict=True):
                 if created:
                     contacts += self._queue_first_contact(tx, new, lead.id, now)
+                    for watcher in self._watchers:
+                        watcher.lead_created(tx, lead.id, now)
             return stored
 
         stored = await self._storage.run(work)
-        if contacts:
+        if contacts or (self._watchers and any(created for _, created in stored)):
             self._on_commit()
         return [
             AcceptedLead(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from bot.crm_records import ConfiguredHook, Delivery, LeadView, NewEvent, Subscription
 from bot.records import (
     Conversation,
     DeliveryTarget,
@@ -79,6 +80,9 @@ class ConversationRepository(Protocol):
         """Load a conversation and hold it for this transaction (a row lock where supported)."""
 
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None: ...
+
+    def mark_abandoned(self, conversation_id: int, question_id: str | None, now: datetime) -> None:
+        """The conversation expired in silence at this question (drop-off figures)."""
 
     def take(self, conversation_id: int, rep_id: int, rep_name: str) -> str | None:
         """Hold the conversation for this rep; None when it is theirs now, else the name of
@@ -190,13 +194,50 @@ class Timers(Protocol):
     ) -> list[DueTimer]:
         """Take due timers of these kinds for `lease`; others' claims are skipped."""
 
-    def done(self, timer_id: int) -> None: ...
+    def defer(self, timer_id: int, due_at: datetime) -> None:
+        """Release a claimed timer to come due again at `due_at` (e.g. after quiet hours)."""
+
+    def done(self, timer: DueTimer) -> None:
+        """Forget a fired timer (the one claimed: not a newer one that took over its id)."""
 
 
 class ScriptVersions(Protocol):
     def ensure(self, script_id: str, version: str, source: str, now: datetime) -> None: ...
 
     def source(self, version: str) -> str | None: ...
+
+
+class CrmStore(Protocol):
+    """CRM events and their deliveries (bot/crm_*.py, storage/crm.py)."""
+
+    def lead_view(self, lead_id: int) -> LeadView | None: ...
+
+    def record(self, event: NewEvent, subscription_ids: Sequence[int], now: datetime) -> int:
+        """Store the event with the lead's next sequence number, and a delivery of it to each
+        subscription; return the sequence number."""
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every active subscription."""
+
+    def sync_configured(self, hooks: Sequence[ConfiguredHook], now: datetime) -> None:
+        """Make the settings' webhooks the settings subscriptions: new ones added, changed ones
+        updated (and enabled again when their URL changed), missing ones removed."""
+
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        """Take due deliveries of active subscriptions for `lease`, only the first pending one
+        of each (subscription, lead), so a lead's events arrive in sequence order."""
+
+    def delivered(self, delivery: Delivery, status: int, now: datetime) -> None: ...
+
+    def retry_later(
+        self, delivery: Delivery, due_at: datetime, status: int | None, error: str
+    ) -> None: ...
+
+    def failed(self, delivery: Delivery, status: int | None, error: str, now: datetime) -> None:
+        """A dead letter: kept, listed, and sent again by `leadbot deliveries retry`."""
+
+    def disable(self, subscription_id: int, reason: str, now: datetime) -> None:
+        """Stop the subscription; its pending deliveries become dead letters."""
 
 
 class Transaction(Protocol):
@@ -228,6 +269,9 @@ class Transaction(Protocol):
 
     @property
     def scripts(self) -> ScriptVersions: ...
+
+    @property
+    def crm(self) -> CrmStore: ...
 
 
 T = TypeVar("T")

@@ -131,3 +131,8 @@ class DueTimer:
     conversation_id: int
     kind: str
     seq: int
+    # Where the lead is, for quiet hours: their number (E.164; the chat's on SMS and WhatsApp
+    # when the form gave none) and the conversation's time zone (the script's unless the
+    # channel said).
+    phone: str | None = None
+    timezone: str | None = None

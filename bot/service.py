@@ -15,6 +15,7 @@ from bot.effects import (
     Closed,
     Complete,
     Effect,
+    MarkAbandoned,
     OptIn,
     OptOut,
     RecordAnswer,
@@ -384,6 +385,8 @@ def _save_turn(
                 tx.timers.schedule(conversation.id, effect.kind, effect.seq, effect.at)
             case CancelTimers():
                 tx.timers.cancel_all(conversation.id)
+            case MarkAbandoned(question_id=question):
+                tx.conversations.mark_abandoned(conversation.id, question, now)
     if answers or consent or outcome or started:
         tx.leads.update_progress(
             conversation.lead_id,
@@ -437,6 +440,8 @@ def _queue_text(
             # The confirmation of an opt-out is the one message that may go to the address it
             # just suppressed.
             "opt_out_notice": notice,
+            # A reminder outside a channel's window is skipped, not held (bot/windows.py).
+            "reminder": effect.reminder.value if effect.reminder else None,
         },
         due_at=now,
         now=now,

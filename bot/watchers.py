@@ -38,6 +38,7 @@ class RepAction:
     action: str  # took_over, wrote, handed_back, closed, noted (as in the audit log)
     detail: str | None
     now: datetime
+    via: str = "console"  # where the rep acted from: console, telegram
 
 
 class TurnWatcher(Protocol):

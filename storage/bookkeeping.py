@@ -7,15 +7,27 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
+from bot.privacy import hashed_address
 from bot.records import DueTimer, Receipt
+from bot.suppression import PHONE_CHANNELS  # their chat id is the prospect's number
 from storage.sql import insert_ignoring_conflict
-from storage.tables import AuditRow, ReceiptRow, ScriptVersionRow, SuppressionRow, TimerRow
+from storage.tables import (
+    AuditRow,
+    ConversationRow,
+    LeadRow,
+    ReceiptRow,
+    ScriptVersionRow,
+    SuppressionRow,
+    TimerRow,
+)
 
 R = ReceiptRow.__table__  # type: ignore[attr-defined]
 T = TimerRow.__table__  # type: ignore[attr-defined]
 S = ScriptVersionRow.__table__  # type: ignore[attr-defined]
 X = SuppressionRow.__table__  # type: ignore[attr-defined]
 A = AuditRow.__table__  # type: ignore[attr-defined]
+C = ConversationRow.__table__  # type: ignore[attr-defined]
+L = LeadRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlReceipts:
@@ -40,13 +52,17 @@ class SqlSuppressions:
         insert_ignoring_conflict(self._connection, X, values)
 
     def remove(self, address: str) -> None:
-        self._connection.execute(delete(X).where(X.c.address == address))
+        stored = (address, hashed_address(address))
+        self._connection.execute(delete(X).where(X.c.address.in_(stored)))
 
     def among(self, addresses: Sequence[str]) -> set[str]:
         if not addresses:
             return set()
-        query = select(X.c.address).where(X.c.address.in_(sorted(set(addresses))))
-        return set(self._connection.execute(query).scalars())
+        # An erased person's opt-out is kept under the hash of its address (storage/privacy.py).
+        by_hash = {hashed_address(address): address for address in set(addresses)}
+        wanted = sorted({*addresses, *by_hash})
+        query = select(X.c.address).where(X.c.address.in_(wanted))
+        return {by_hash.get(found, found) for found in self._connection.execute(query).scalars()}
 
 
 class SqlAudit:
@@ -106,17 +122,47 @@ class SqlTimers:
         ids = list(self._connection.execute(due).scalars())
         if not ids:
             return []
+        self._connection.execute(update(T).where(T.c.id.in_(ids)).values(claimed_until=now + lease))
+        # With where the lead is, for quiet hours: their number and the conversation's zone.
         claimed = self._connection.execute(
-            update(T)
+            select(
+                T.c.id,
+                T.c.conversation_id,
+                T.c.kind,
+                T.c.seq,
+                C.c.channel,
+                C.c.channel_user_id,
+                C.c.state,
+                L.c.phone,
+            )
+            .join(C, C.c.id == T.c.conversation_id)
+            .join(L, L.c.id == C.c.lead_id)
             .where(T.c.id.in_(ids))
-            .values(claimed_until=now + lease)
-            .returning(T.c.id, T.c.conversation_id, T.c.kind, T.c.seq)
         )
-        timers = [DueTimer(r.id, r.conversation_id, r.kind, r.seq) for r in claimed]
+        timers = [
+            DueTimer(
+                r.id,
+                r.conversation_id,
+                r.kind,
+                r.seq,
+                phone=r.phone or (r.channel_user_id if r.channel in PHONE_CHANNELS else None),
+                timezone=(r.state or {}).get("timezone"),
+            )
+            for r in claimed
+        ]
         return sorted(timers, key=lambda timer: ids.index(timer.id))
 
-    def done(self, timer_id: int) -> None:
-        self._connection.execute(delete(T).where(T.c.id == timer_id))
+    def defer(self, timer_id: int, due_at: datetime) -> None:
+        self._connection.execute(
+            update(T).where(T.c.id == timer_id).values(due_at=due_at, claimed_until=None)
+        )
+
+    def done(self, timer: DueTimer) -> None:
+        # SQLite gives a deleted row's id to the next insert: the turn the timer caused may
+        # have replaced it by one with the same id, which is not done.
+        self._connection.execute(
+            delete(T).where(T.c.id == timer.id, T.c.kind == timer.kind, T.c.seq == timer.seq)
+        )
 
 
 class SqlScriptVersions:

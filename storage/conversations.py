@@ -104,6 +104,13 @@ class SqlConversationRepository:
             update(C).where(C.c.id == conversation_id).values(status="unreachable", updated_at=now)
         )
 
+    def mark_abandoned(self, conversation_id: int, question_id: str | None, now: datetime) -> None:
+        self._connection.execute(
+            update(C)
+            .where(C.c.id == conversation_id)
+            .values(abandoned_at=now, abandoned_question=question_id)
+        )
+
     def take(self, conversation_id: int, rep_id: int, rep_name: str) -> str | None:
         taken = self._connection.execute(
             update(C)

@@ -11,11 +11,13 @@ from sqlalchemy import Connection, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from bot.errors import ReferenceTakenError
+from bot.privacy import CONSENT_CHAT, consent_version, consent_via
 from bot.records import Lead, NewLead
-from storage.sql import fitting, insert_returning_id
-from storage.tables import LeadRow
+from storage.sql import fitting, insert_ignoring_conflict, insert_returning_id
+from storage.tables import ConsentRow, LeadRow
 
 T = LeadRow.__table__  # type: ignore[attr-defined]
+CONSENTS = ConsentRow.__table__  # type: ignore[attr-defined]
 
 
 def _lead(row: Any) -> Lead:
@@ -60,6 +62,8 @@ class SqlLeadRepository:
             "language": lead.language,
             "consent_text": lead.consent_text,
             "consent_at": lead.submitted_at if lead.consent_text else None,
+            "consent_version": consent_version(lead.consent_text) if lead.consent_text else None,
+            "consent_via": consent_via(lead.source) if lead.consent_text else None,
             "answers": {},
             "reasons": [],
             "submitted_at": lead.submitted_at,
@@ -67,6 +71,10 @@ class SqlLeadRepository:
         }
         new_id = insert_returning_id(self._connection, T, values)
         if new_id is not None:
+            if lead.consent_text:
+                self._record_consent(
+                    new_id, lead.consent_text, consent_via(lead.source), lead.submitted_at
+                )
             stored = Lead(
                 id=new_id,
                 reference=reference,
@@ -86,7 +94,19 @@ class SqlLeadRepository:
             raise ReferenceTakenError(reference)
         return _lead(row), False
 
+    def _record_consent(self, lead_id: int, text: str, via: str, at: datetime) -> None:
+        values = {
+            "lead_id": lead_id,
+            "text": text,
+            "version": consent_version(text),
+            "via": via,
+            "given_at": at,
+        }
+        # The cached statement: most leads come with a consent, and intake is the hot path.
+        insert_ignoring_conflict(self._connection, CONSENTS, values)
+
     def by_reference(self, reference: str) -> Lead | None:
+        # An erased lead's reference is lower case: a code typed in a chat never finds it.
         query = select(T).where(T.c.reference == reference.upper())
         row = self._connection.execute(query).first()
         return _lead(row) if row is not None else None
@@ -94,7 +114,7 @@ class SqlLeadRepository:
     def latest_with_phone(self, phone: str, since: datetime) -> Lead | None:
         query = (
             select(T)
-            .where(T.c.phone == phone, T.c.submitted_at >= since)
+            .where(T.c.phone == phone, T.c.submitted_at >= since)  # erased: no phone
             .order_by(T.c.submitted_at.desc(), T.c.id.desc())
             .limit(1)
         )
@@ -115,7 +135,9 @@ class SqlLeadRepository:
         return set(self._connection.execute(query).scalars())
 
     def get(self, lead_id: int) -> Lead | None:
-        row = (self._connection.execute(select(T).where(T.c.id == lead_id))).first()
+        # An erased lead is gone for the conversation: links and chats that name it find nothing.
+        query = select(T).where(T.c.id == lead_id, T.c.erased_at.is_(None))
+        row = (self._connection.execute(query)).first()
         return _lead(row) if row is not None else None
 
     def update_progress(
@@ -132,7 +154,14 @@ class SqlLeadRepository:
         if answers:
             changes["answers"] = self._merged(answers)
         if consent is not None:
-            changes["consent_text"], changes["consent_at"] = consent
+            text, given_at = consent
+            changes.update(
+                consent_text=text,
+                consent_at=given_at,
+                consent_version=consent_version(text),
+                consent_via=CONSENT_CHAT,  # the service records only the chat's consent questions
+            )
+            self._record_consent(lead_id, text, CONSENT_CHAT, given_at)
         if outcome is not None:
             name, score, reasons, qualified = outcome
             changes.update(
@@ -145,4 +174,6 @@ class SqlLeadRepository:
         if started:
             changes["conversation_started_at"] = func.coalesce(T.c.conversation_started_at, now)
             changes["first_contact_at"] = func.coalesce(T.c.first_contact_at, now)
-        self._connection.execute(update(T).where(T.c.id == lead_id).values(**changes))
+        # Never onto an erased lead (storage/privacy.py deletes its conversations first anyway).
+        alive = T.c.erased_at.is_(None)
+        self._connection.execute(update(T).where(T.c.id == lead_id, alive).values(**changes))

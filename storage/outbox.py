@@ -163,3 +163,9 @@ class SqlOutbox:
             .where(O.c.id == item.id)
             .values(status="skipped", last_error=reason[:1000], finished_at=now, claimed_until=None)
         )
+        if item.message_id is not None:  # e.g. a reminder outside a window: reps see why
+            self._connection.execute(
+                update(M)
+                .where(M.c.id == item.message_id)
+                .values(status="skipped", error=reason[:1000])
+            )

@@ -7,12 +7,12 @@ to the reps); their idempotency keys make a repeated write a no-op."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, case, select, update
+from sqlalchemy import Insert, Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,7 +57,6 @@ class Thread:
     chat_id: int
     topic_id: int | None
     root_message_id: int | None  # the first card: replies to it form the thread
-    mirrored_until: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +100,7 @@ def _insert(connection: AsyncConnection, table: Table) -> Insert:
 
 
 def _thread(row: Any) -> Thread:
-    return Thread(
-        row.conversation_id, row.chat_id, row.topic_id, row.root_message_id, row.mirrored_until
-    )
+    return Thread(row.conversation_id, row.chat_id, row.topic_id, row.root_message_id)
 
 
 async def _queue(connection: AsyncConnection, entry: OutboxEntry, now: datetime) -> bool:
@@ -207,79 +204,10 @@ class SqlRepThreads:
             last_line_id=row.last_line_id or 0,
         )
 
-    async def queue_card(
-        self, entry: OutboxEntry, conversation_id: int, chat_id: int, seen_until: int, now: datetime
-    ) -> bool:
-        """Queue a card; the lines it sums up (up to `seen_until`) are not shown again."""
-        async with self._database.writing() as connection:
-            queued = await _queue(connection, entry, now)
-            mirrored = T.c.mirrored_until
-            await connection.execute(
-                update(T)
-                .where(T.c.conversation_id == conversation_id, T.c.chat_id == chat_id)
-                .values(mirrored_until=case((mirrored < seen_until, seen_until), else_=mirrored))
-            )
-            await connection.commit()
-        return queued
-
     async def queue(self, entries: Sequence[OutboxEntry], now: datetime) -> int:
         """Queue outbox rows; those whose key is already there are skipped. How many were new."""
         async with self._database.writing() as connection:
             added = [await _queue(connection, entry, now) for entry in entries]
-            await connection.commit()
-        return sum(added)
-
-    async def unseen_lines(
-        self, conversation_id: int, chat_id: int, statuses: Collection[str], *, limit: int = 10
-    ) -> list[Line]:
-        """If the conversation has a thread in the group and is in one of `statuses`, the
-        prospect's lines not shown there yet (the newest `limit` of them), oldest first."""
-        thread = (
-            select(T.c.mirrored_until)
-            .join(C, C.c.id == T.c.conversation_id)
-            .where(
-                T.c.conversation_id == conversation_id,
-                T.c.chat_id == chat_id,
-                T.c.root_message_id.is_not(None) | T.c.topic_id.is_not(None),
-                C.c.status.in_(list(statuses)),
-            )
-            .scalar_subquery()
-        )
-        query = (
-            select(M.c.id, M.c.text)
-            .where(
-                M.c.conversation_id == conversation_id,
-                M.c.author == "prospect",
-                M.c.id > thread,
-            )
-            .order_by(M.c.id.desc())
-            .limit(limit)
-        )
-        async with self._database.reading() as connection:
-            rows = (await connection.execute(query)).all()
-        return [Line(row.id, row.text) for row in reversed(rows)]
-
-    async def queue_lines(
-        self,
-        entries: Sequence[OutboxEntry],
-        conversation_id: int,
-        chat_id: int,
-        upto: int,
-        now: datetime,
-    ) -> int:
-        """Queue the rows that show lines up to `upto`, and mark those lines shown. How many
-        rows were new (another worker may have queued the same ones)."""
-        async with self._database.writing() as connection:
-            added = [await _queue(connection, entry, now) for entry in entries]
-            await connection.execute(
-                update(T)
-                .where(
-                    T.c.conversation_id == conversation_id,
-                    T.c.chat_id == chat_id,
-                    T.c.mirrored_until < upto,
-                )
-                .values(mirrored_until=upto)
-            )
             await connection.commit()
         return sum(added)
 
@@ -299,7 +227,6 @@ class SqlRepThreads:
         *,
         topic_id: int | None = None,
         root_message_id: int | None = None,
-        mirrored_until: int = 0,
     ) -> Thread:
         """The conversation's thread in this chat: this one, or the one another worker opened
         first. A thread without a topic (or a root card) takes the one given."""
@@ -308,7 +235,7 @@ class SqlRepThreads:
             "chat_id": chat_id,
             "topic_id": topic_id,
             "root_message_id": root_message_id,
-            "mirrored_until": mirrored_until,
+            "mirrored_until": 0,  # unused since lines are queued with their turn
             "created_at": now,
         }
         key = and_(T.c.conversation_id == conversation_id, T.c.chat_id == chat_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import JSONValue, UTCDateTime
@@ -44,6 +44,12 @@ class LeadRow(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     consent_text: str | None = None
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The latest consent's version (bot.privacy.consent_version) and how it was given; every
+    # consent the lead ever gave is in `consents`.
+    consent_version: str | None = Field(default=None, max_length=16)
+    consent_via: str | None = Field(default=None, max_length=16)
+    # Set when the lead's personal data was erased: the row stays, anonymous, for the funnel.
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     answers: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     score: int | None = None
     reasons: list[str] = Field(default_factory=list, sa_type=JSONValue)
@@ -81,6 +87,10 @@ class ConversationRow(SQLModel, table=True):
     sent_since_inbound: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     held_by: int | None = None  # the rep who holds it (reps.id); one at most
     held_by_name: str | None = Field(default=None, max_length=200)
+    # When it expired in silence, and at which question (drop-off figures); kept when a late
+    # reply brings the prospect back, so `status` says whether it is abandoned still.
+    abandoned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    abandoned_question: str | None = Field(default=None, max_length=48)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -169,8 +179,7 @@ class ReceiptRow(SQLModel, table=True):
 
 class TimerRow(SQLModel, table=True):
     """Timers the engine asked for: reminders and expiry after silence, and the wait for a
-    rep. `leadbot serve` fires the handoff ones (bot.scheduler); reminders and expiry come
-    with follow-ups."""
+    rep; `leadbot serve` fires them (bot.scheduler)."""
 
     __tablename__ = "timers"
     __table_args__ = (Index("ix_timers_due", "due_at"),)
@@ -265,3 +274,98 @@ class RepGroupMessageRow(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
     outbox_key: str | None = Field(default=None, max_length=128, unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ConsentRow(SQLModel, table=True):
+    """Each consent a lead gave: the words (emptied when the lead is erased), their version,
+    how and when (storage/privacy.py)."""
+
+    __tablename__ = "consents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="leads.id", index=True, ondelete="CASCADE")
+    text: str | None = Field(default=None, sa_type=Text)
+    version: str = Field(max_length=16)
+    via: str = Field(max_length=16)  # form, source or chat (bot.privacy)
+    given_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class MaintenanceLeaseRow(SQLModel, table=True):
+    """Who runs a periodic job (the retention sweep) until when: one worker at a time."""
+
+    __tablename__ = "maintenance_leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=64)
+    until: datetime = Field(sa_type=UTCDateTime)
+
+
+class CrmSubscriptionRow(SQLModel, table=True):
+    """Where CRM events go: a webhook from settings (by name; its secret stays in settings) or
+    a hook made through /api/v1/hooks (its own secret). Never deleted, only marked, so that a
+    worker's slightly old view of them can still write deliveries (storage/crm.py)."""
+
+    __tablename__ = "crm_subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, max_length=100, unique=True)  # settings' only
+    origin: str = Field(max_length=16)  # settings or api
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, sa_type=JSONValue)
+    secret: str | None = Field(default=None, max_length=128)  # an API hook's
+    api_key_id: int | None = Field(default=None, foreign_key="api_keys.id", ondelete="SET NULL")
+    status: str = Field(default="active", max_length=16)  # active, disabled, removed
+    status_reason: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CrmSequenceRow(SQLModel, table=True):
+    """Each lead's last CRM event number: bumped in the event's transaction, so gap-free."""
+
+    __tablename__ = "crm_sequences"
+
+    lead_id: int = Field(primary_key=True, foreign_key="leads.id", ondelete="CASCADE")
+    last: int
+
+
+class CrmEventRow(SQLModel, table=True):
+    """Something a CRM wanted to know about a lead, with the body as it was then."""
+
+    __tablename__ = "crm_events"
+    __table_args__ = (UniqueConstraint("lead_id", "sequence", name="uq_crm_events_lead_sequence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="leads.id", ondelete="CASCADE")
+    sequence: int
+    event: str = Field(max_length=32)
+    body: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CrmDeliveryRow(SQLModel, table=True):
+    """One event on its way to one subscription: pending, delivered, failed (a dead letter)
+    or dropped. `lead_id` and `sequence` are the event's, here so that the claim can keep a
+    lead's deliveries in order without a join."""
+
+    __tablename__ = "crm_deliveries"
+    __table_args__ = (
+        Index("ix_crm_deliveries_due", "status", "due_at"),
+        Index("ix_crm_deliveries_queue", "subscription_id", "lead_id", "sequence"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(max_length=36, unique=True)  # the idempotency key
+    event_id: int = Field(foreign_key="crm_events.id", index=True, ondelete="CASCADE")
+    subscription_id: int = Field(foreign_key="crm_subscriptions.id", ondelete="CASCADE")
+    lead_id: int
+    sequence: int
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    queued_at: datetime = Field(sa_type=UTCDateTime)  # retries stop 24 hours after this
+    last_status: int | None = None  # the receiver's last HTTP status
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -22,6 +22,7 @@ from storage.bookkeeping import (
     SqlTimers,
 )
 from storage.conversations import SqlConversationRepository, SqlTranscript
+from storage.crm import SqlCrm
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, configure_sqlite_connection
 from storage.leads import SqlLeadRepository
 from storage.outbox import SqlOutbox
@@ -47,6 +48,7 @@ class SqlTransaction:
         self.audit = SqlAudit(connection)
         self.timers = SqlTimers(connection)
         self.scripts = SqlScriptVersions(connection)
+        self.crm = SqlCrm(connection)
 
 
 class SqlStorage:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from bot.crm_records import LeadView
 from bot.errors import (
     ConcurrentUpdateError,
     ConversationExistsError,
@@ -27,6 +28,7 @@ from bot.records import (
 )
 from bot.state import ConversationState
 from storage.conversations import STATUS_RANK
+from tests.memory_crm import MemoryCrm, MemoryCrmData
 
 T = TypeVar("T")
 
@@ -44,7 +46,9 @@ class MemoryData:
     suppressed: dict[str, str] = field(default_factory=dict)  # address -> reason
     windows: dict[int, Window] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    abandoned: dict[int, tuple[str | None, datetime]] = field(default_factory=dict)
     next_timer_id: int = 0
+    crm: MemoryCrmData = field(default_factory=MemoryCrmData)
 
 
 class _Leads:
@@ -183,6 +187,9 @@ class _Conversations:
 
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None:
         self.data.unreachable.add(conversation_id)
+
+    def mark_abandoned(self, conversation_id: int, question_id: str | None, now: datetime) -> None:
+        self.data.abandoned[conversation_id] = (question_id, now)
 
     def take(self, conversation_id: int, rep_id: int, rep_name: str) -> str | None:
         stored = self.data.conversations[conversation_id]
@@ -339,6 +346,9 @@ class _Outbox:
 
     def skip(self, item: OutboxItem, reason: str, now: datetime) -> None:
         self.data.outbox[item.id].update(status="skipped", error=reason, claimed_until=None)
+        for message in self.data.messages:
+            if message["id"] == item.message_id:
+                message.update(status="skipped", error=reason)
 
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
         self.data.outbox[item.id].update(due_at=due_at, error=error, claimed_until=None)
@@ -427,10 +437,27 @@ class _Timers:
         ][:limit]
         for timer in due:
             timer["claimed_until"] = now + lease
-        return [DueTimer(t["id"], t["conversation_id"], t["kind"], t["seq"]) for t in due]
+        return [self._due(t) for t in due]
 
-    def done(self, timer_id: int) -> None:
-        self.data.timers = [t for t in self.data.timers if t["id"] != timer_id]
+    def _due(self, timer: dict[str, Any]) -> DueTimer:
+        conversation = self.data.conversations[timer["conversation_id"]]
+        phone = self.data.leads[conversation.lead_id].get("phone")
+        if phone is None and conversation.channel in ("sms", "whatsapp"):
+            phone = conversation.channel_user_id
+        timezone = conversation.state.timezone if conversation.state else None
+        return DueTimer(timer["id"], conversation.id, timer["kind"], timer["seq"], phone, timezone)
+
+    def defer(self, timer_id: int, due_at: datetime) -> None:
+        for timer in self.data.timers:
+            if timer["id"] == timer_id:
+                timer.update(due_at=due_at, claimed_until=None)
+
+    def done(self, timer: DueTimer) -> None:
+        self.data.timers = [
+            t
+            for t in self.data.timers
+            if (t["id"], t["kind"], t["seq"]) != (timer.id, timer.kind, timer.seq)
+        ]
 
     def cancel_all(self, conversation_id: int) -> None:
         self.data.timers = [t for t in self.data.timers if t["conversation_id"] != conversation_id]
@@ -458,6 +485,37 @@ class MemoryTransaction:
         self.audit = _Audit(data)
         self.timers = _Timers(data)
         self.scripts = _Scripts(data)
+        self.crm = MemoryCrm(data.crm, lambda lead_id: _lead_view(data, lead_id))
+
+
+def _lead_view(data: MemoryData, lead_id: int) -> LeadView | None:
+    """What the CRM is told about a lead, from what the fake keeps of it."""
+    row = data.leads.get(lead_id)
+    if row is None:
+        return None
+    return LeadView(
+        id=lead_id,
+        reference=row["reference"],
+        source=row["source"],
+        external_id=row["external_id"],
+        script_id=row["script_id"],
+        is_test=False,
+        submitted_at=row["submitted_at"],
+        fields=dict(row["fields"]),
+        attribution={},
+        phone=row.get("phone"),
+        email=None,
+        language=row.get("language"),
+        answers=dict(row["answers"]),
+        score=row.get("score"),
+        reasons=list(row.get("reasons", [])),
+        outcome=row.get("outcome"),
+        qualified=row.get("qualified"),
+        consent_text=None,
+        consent_at=None,
+        conversation_started_at=None,
+        completed_at=None,
+    )
 
 
 class MemoryStorage:

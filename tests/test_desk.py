@@ -263,6 +263,19 @@ async def test_the_wait_for_a_rep_is_the_scripts_else_the_servers(
     assert ("bot", "Sorry, everyone on our team is busy right now.") in await desk.lines()
 
 
+async def test_after_a_wait_that_ran_out_silence_is_followed_up_again(backend: Backend) -> None:
+    desk = Desk(backend, SOURCE + "reminders:\n  after: [10m]\n")
+    await desk.start()
+    await desk.say("agent")
+    desk.clock.advance(minutes=6)
+    assert await desk.timers.run_once() == 1  # nobody came: the bot asks the question again
+    asked = len(await desk.lines())
+    desk.clock.advance(minutes=11)
+    assert await desk.timers.run_once() == 1  # and reminds a prospect who stays silent
+    assert (await desk.lines())[-1] == ("bot", "Which product?")
+    assert len(await desk.lines()) > asked
+
+
 async def test_a_rep_taking_over_in_time_cancels_the_timeout(backend: Backend) -> None:
     desk = Desk(backend)
     await desk.start()

@@ -11,7 +11,7 @@ import textwrap
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from sqlalchemy import Connection, inspect
 from sqlmodel import SQLModel
 
+from bot import desk
 from bot.records import Submission
 from storage.db import Database, connect
 from storage.rep_threads import SqlRepThreads
@@ -41,7 +42,7 @@ from tests.fake_telegram import (
 from webhooks.app import create_app
 from webhooks.channels.telegram_reps_card import mask_email, mask_phone, mask_text
 from webhooks.cli import main
-from webhooks.keys import DATABASE, INTAKE
+from webhooks.keys import CONVERSATIONS, DATABASE, INTAKE
 
 REPS_CHAT = -1001234567890
 ANA, BEN, STRANGER = 9001, 9002, 9003  # Telegram users: two linked reps, and someone else
@@ -253,16 +254,17 @@ async def open_group(
     *,
     topics: bool = False,
     telegram: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Group:
     fake = FakeTelegram()
     server = await aiohttp_server(fake.app())
     script = tmp_path / "reps_demo.yaml"
     script.write_text(textwrap.dedent(SCRIPT))
     section = {"reps_chat_id": REPS_CHAT, "reps_topics": topics, **(telegram or {})}
-    settings = telegram_settings(
+    configured = telegram_settings(
         tmp_path, str(server.make_url("")).rstrip("/"), section, scripts=[script]
-    ).model_copy(update={"database_url": url})
-    client = await aiohttp_client(create_app(settings))
+    ).model_copy(update={"database_url": url, **(settings or {})})
+    client = await aiohttp_client(create_app(configured))
     group = Group(Harness(client, fake), topics)
     await group.add_rep("ana@example.com", "Ana Ruiz", ANA)
     await group.add_rep("ben@example.com", "Ben Ortiz", BEN)
@@ -463,7 +465,7 @@ async def test_close_ends_the_lead_with_the_reps_outcome(group: Group) -> None:
     await ana.tap(card)
     await group.expect("took over")
     await ana.say("/note wants a call on Friday", to=card)
-    await group.expect("📝 Note saved.")
+    await group.expect("📝 Ana Ruiz: wants a call on Friday")  # the thread hears the note
     await ana.say("/close", to=card)
     await group.expect("Say how it ended")
     await ana.say("/close won", to=card)
@@ -475,6 +477,56 @@ async def test_close_ends_the_lead_with_the_reps_outcome(group: Group) -> None:
     [note] = await group.tg.messages(conversation_id=conversation.id, author="note")
     assert note.text == "Ana Ruiz: wants a call on Friday"
     assert not any("Friday" in text for text in group.tg.fake.texts(42))
+
+
+async def test_what_reps_do_in_the_console_is_told_in_the_leads_thread(group: Group) -> None:
+    prospect, _card = await asks_for_a_person(group)
+    cara = desk.Rep(await group.add_rep("cara@example.com", "Cara Díaz", None), "Cara Díaz")
+    conversation = (await group.conversation(42)).id
+    conversations = group.tg.client.app[CONVERSATIONS]
+    await conversations.act(conversation, cara, desk.TakeOver())
+    await group.expect("✋ Cara Díaz took over from the console")
+    await prospect.expect("You're now chatting with Cara Díaz")
+    await prospect.say("are you there? call me on 612 345 678")
+    await group.expect("💬 Ana García: are you there? call me on +34 •••••••78")
+    await conversations.act(conversation, cara, desk.Write("Yes! Cara here."))
+    await prospect.expect("Yes! Cara here.")
+    await group.expect("💬 Cara Díaz (console): Yes! Cara here.")
+    await conversations.act(conversation, cara, desk.HandBack())
+    await group.expect("↩️ Cara Díaz handed this lead back to the bot.")
+
+
+async def test_a_console_take_over_of_a_lead_the_group_has_not_seen_posts_its_card(
+    group: Group,
+) -> None:
+    prospect = await telegram_lead(group)
+    cara = desk.Rep(await group.add_rep("cara@example.com", "Cara Díaz", None), "Cara Díaz")
+    conversation = (await group.conversation(42)).id
+    await group.tg.client.app[CONVERSATIONS].act(conversation, cara, desk.TakeOver())
+    card = await group.expect("✋ Cara Díaz took over from the console")
+    assert "👤 Ana García" in card.text
+    assert card.buttons  # Take over, for a colleague
+    await prospect.say("hello?")
+    line = await group.expect("💬 Ana García: hello?")
+    assert line.params["reply_parameters"]["message_id"] == card.message_id  # in its thread
+
+
+async def test_a_wait_for_a_rep_that_runs_out_is_told_in_the_thread(
+    aiohttp_client: AiohttpClient, aiohttp_server: AiohttpServer, tmp_path: Path, backend: str
+) -> None:
+    group = await open_group(
+        aiohttp_client,
+        aiohttp_server,
+        tmp_path,
+        backend,
+        settings={"handoff_timeout": timedelta(seconds=1)},
+    )
+    try:
+        prospect, _card = await asks_for_a_person(group)
+        await prospect.expect("everyone on our team is busy")
+        await group.expect("⏰ Nobody took this lead in time")
+    finally:
+        await group.tg.client.close()
 
 
 async def test_a_reply_before_taking_over_is_not_sent(group: Group) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.resources
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +17,6 @@ from sqlalchemy.engine import make_url
 from bot.binding import ChatRouter
 from bot.catalog import LoadedScript, ScriptCatalog
 from bot.dispatcher import Dispatcher, RetryPolicy, Sender
-from bot.effects import Effect
 from bot.first_contact import FIRST_CONTACT, FirstContactPolicy, QuietHours
 from bot.intake import IntakeService
 from bot.pacing import PaceRule
@@ -28,17 +27,20 @@ from bot.tokens import TokenSigner
 from storage.db import connect
 from storage.migrate import ensure_current
 from storage.transactions import SqlStorage
-from webhooks import pages, webchat
+from webhooks import pages, retention, webchat
 from webhooks.channels import telegram, telegram_reps, tiktok_dm, twilio
-from webhooks.channels.telegram_reps_notify import CHANNEL as CHANNEL_REPS
+from webhooks.channels.telegram_reps_watch import CHANNEL as CHANNEL_REPS
+from webhooks.channels.telegram_reps_watch import RepsWatcher
 from webhooks.channels.telegram_sender import TelegramSender
 from webhooks.channels.tiktok_dm_sender import senders as tiktok_senders
 from webhooks.channels.twilio_sender import senders as twilio_senders
 from webhooks.console import routes as console
 from webhooks.console.live import CONSOLE_HUB
+from webhooks.crm import wiring as crm
 from webhooks.http import errors_as_json
 from webhooks.keys import (
     CATALOG,
+    CLOCK,
     CONVERSATIONS,
     DATABASE,
     DISPATCHER,
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     catalog = load_catalog(settings)
     app = web.Application(middlewares=[errors_as_json], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[CLOCK] = now  # tests set their own before the app starts
     app[CATALOG] = catalog
     app[SIGNER] = TokenSigner(_secret_key(settings), settings.token_lifetime)
     app[TEMPLATES] = Environment(
@@ -89,6 +92,8 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(tiktok_dm.client_context)  # before storage, likewise
     app.cleanup_ctx.append(_storage_context)
     app.cleanup_ctx.append(_dispatcher_context)
+    crm.setup(app)  # its worker starts after the dispatcher; its watcher is used below
+    app.cleanup_ctx.append(retention.retention_context)  # erases leads past their keeping
     intake.setup(app)
     pages.setup(app)
     webchat.setup(app)
@@ -166,6 +171,7 @@ def _secret_key(settings: Settings) -> bytes:
 
 async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    clock = app[CLOCK]
     database = connect(settings.database_url)
     await ensure_current(database, auto_upgrade=settings.embedded)
     storage = SqlStorage(database)
@@ -179,33 +185,41 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     senders.update(tiktok_senders(app))
     sender = ChannelSender(app, senders)
     # The reps' Telegram group (telegram.reps_chat_id): cards and notes are outbox rows too.
-    group_senders = telegram_reps.open_group(app, now)
+    group_senders = telegram_reps.open_group(app, clock)
     dispatcher = Dispatcher(
         storage,
         {SEND_TEXT: sender, FIRST_CONTACT: sender, **group_senders},
-        now,
+        clock,
         policy=RetryPolicy(first_delay=timedelta(seconds=settings.dispatcher_first_retry_seconds)),
         pacing=_pacing(settings),
         window_templates=_window_templates(settings),
     )
     app[DISPATCHER] = dispatcher
+
+    def committed() -> None:  # wake whoever has new work: the outbox, the CRM deliveries
+        dispatcher.wake()
+        crm.wake(app)
+
     app[CONVERSATIONS] = ConversationService(
         storage,
         app[CATALOG],
-        now,
-        on_commit=dispatcher.wake,
+        clock,
+        on_commit=committed,
         on_turn=lambda channel: count_turn(app, channel),
-        on_change=_each(
-            app[CONSOLE_HUB].changed,  # the reps' console shows it live
-            *([app[REPS_NOTIFIER].changed] if REPS_NOTIFIER in app else []),  # the reps' group
-        ),
+        on_change=app[CONSOLE_HUB].changed,  # the reps' console shows it live
+        # Written with each turn: what the reps' Telegram group must hear of it, and the
+        # CRM's events.
+        watchers=[
+            *([RepsWatcher(app[REPS_NOTIFIER].chat_id)] if REPS_NOTIFIER in app else []),
+            app[crm.CRM_WATCHER],
+        ],
     )
     quiet = settings.first_contact.quiet_hours
     app[INTAKE] = IntakeService(
         storage,
         app[CATALOG],
         app[SIGNER],
-        now,
+        clock,
         rules=route_rules(settings),
         default_script=default_script(settings, app[CATALOG]),
         first_contact=FirstContactPolicy(
@@ -213,33 +227,19 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
             settings.first_contact.timezone,
             frozenset(_sending_channels(settings)),
         ),
-        on_commit=dispatcher.wake,
+        on_commit=committed,
+        watchers=[app[crm.CRM_WATCHER]],  # lead.created commits with the lead
     )
     app[ROUTER] = ChatRouter(
         app[CONVERSATIONS],
         app[INTAKE],
         app[SIGNER],
-        now,
+        clock,
         phone_match=settings.token_lifetime,
     )
     yield
-    if REPS_NOTIFIER in app:
-        await app[REPS_NOTIFIER].close()  # what it is queueing goes in before the database closes
     await storage.close()
     await database.dispose()
-
-
-ChangeHook = Callable[[int, tuple[Effect, ...]], None]
-
-
-def _each(*hooks: ChangeHook) -> ChangeHook:
-    """One on_change hook that calls each of `hooks` in turn."""
-
-    def changed(conversation_id: int, effects: tuple[Effect, ...]) -> None:
-        for hook in hooks:
-            hook(conversation_id, effects)
-
-    return changed
 
 
 def _pacing(settings: Settings) -> dict[str, PaceRule]:
@@ -276,8 +276,19 @@ def _window_templates(settings: Settings) -> dict[str, str]:
 
 
 async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
-    """The background work: the outbox dispatcher, and the timers (the wait for a rep)."""
-    timers = TimerRunner(app[STORAGE], app[CONVERSATIONS], now)
+    """The background work: the outbox dispatcher, and the timers (reminders and expiry after
+    silence, the wait for a rep)."""
+    settings = app[SETTINGS]
+    quiet = settings.first_contact.quiet_hours
+    timers = TimerRunner(
+        app[STORAGE],
+        app[CONVERSATIONS],
+        app[CLOCK],
+        # Reminders keep first contact's quiet hours: neither answers the prospect.
+        quiet=FirstContactPolicy(
+            QuietHours(quiet.start, quiet.end), settings.first_contact.timezone
+        ),
+    )
     tasks = [
         asyncio.create_task(app[DISPATCHER].run(), name="leadbot-dispatcher"),
         asyncio.create_task(timers.run(), name="leadbot-timers"),

@@ -17,6 +17,8 @@ from bot.spec import json_schema
 from webhooks.channels.telegram_commands import telegram
 from webhooks.chat import play
 from webhooks.cli_data import db, export
+from webhooks.cli_deliveries import deliveries
+from webhooks.cli_leads import lead
 from webhooks.cli_rep_telegram import link_telegram
 from webhooks.cli_reps import apikey, rep
 from webhooks.scriptfiles import conversation_test_files, read_script, script_files
@@ -132,6 +134,8 @@ main.add_command(telegram)
 rep.add_command(link_telegram)  # leadbot rep link-telegram
 main.add_command(rep)
 main.add_command(apikey)
+main.add_command(deliveries)
+main.add_command(lead)
 
 
 def _load_or_exit(path: Path) -> CompiledScript:

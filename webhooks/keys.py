@@ -34,6 +34,8 @@ ROUTER = web.AppKey("chat_router", ChatRouter)
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)  # only when telegram.token is set
 # The reps' Telegram group: only with telegram.token and telegram.reps_chat_id.
 REPS_NOTIFIER = web.AppKey("reps_notifier", RepsNotifier)
+# The clock of turns, intake, the outbox and the timers (`now` unless a test sets its own).
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 # The console's clock (sessions, login throttling) and password hasher: tests set their own.
 CONSOLE_CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("console_clock")
 PASSWORDS = web.AppKey("passwords", Passwords)

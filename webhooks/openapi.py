@@ -6,6 +6,7 @@ import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from webhooks.crm.openapi import crm_paths
 from webhooks.hosted_form import ATTRIBUTION_KEYS
 from webhooks.settings import Settings
 
@@ -536,6 +537,98 @@ def _api_v1() -> Json:
                 },
             }
         },
+        **_privacy(),
+    }
+
+
+LEAD_EXPORT: Json = {
+    "type": "object",
+    "description": "Everything held about a lead's person (docs/privacy.md); times in ISO 8601",
+    "required": [
+        "format",
+        "exported_at",
+        "lead",
+        "consents",
+        "conversations",
+        "outbox",
+        "audit_log",
+        "suppressions",
+    ],
+    "properties": {
+        "format": {"const": "leadbot.lead-export/1"},
+        "exported_at": {"type": "string", "format": "date-time"},
+        "lead": {"type": "object", "description": "The lead's row, every column"},
+        "consents": {"type": "array", "items": {"type": "object"}},
+        "conversations": {
+            "type": "array",
+            "items": {"type": "object", "description": "With its transcript"},
+        },
+        "outbox": {"type": "array", "items": {"type": "object"}},
+        "audit_log": {"type": "array", "items": {"type": "object"}},
+        "suppressions": {"type": "array", "items": {"type": "object"}},
+    },
+}
+KEY_OR_ADMIN = _error("A rep's session that is not an admin's, or no CSRF token")
+
+
+def _privacy() -> Json:
+    """A lead's export and erasure: programs with an API key, and admins."""
+    callers: list[Json] = [{"apiKey": []}, {"apiKeyHeader": []}, {"repSession": []}]
+    lead_id = _param("id", "path", {"type": "integer"}, "The lead's id")
+    unknown = _error("No lead with this id")
+    return {
+        "/api/v1/leads/{id}/export": {
+            "get": {
+                "operationId": "exportLead",
+                "tags": ["privacy"],
+                "summary": "Everything held about the lead's person, as JSON (it is audited)",
+                "security": callers,
+                "parameters": [lead_id],
+                "responses": {
+                    "200": {"description": "The export", "content": _json(LEAD_EXPORT)},
+                    "401": NO_LOGIN,
+                    "403": KEY_OR_ADMIN,
+                    "404": unknown,
+                },
+            }
+        },
+        "/api/v1/leads/{id}": {
+            "delete": {
+                "operationId": "eraseLead",
+                "tags": ["privacy"],
+                "summary": "Erase the lead's personal data from every table (idempotent)",
+                "description": (
+                    "The lead stays as an anonymous row for the funnel's counts; an opt-out stays, "
+                    "hashed. The erasure is in the audit log, without the personal data."
+                ),
+                "security": callers,
+                "parameters": [lead_id],
+                "responses": {
+                    "200": {
+                        "description": "Erased (now, or already before)",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["lead_id", "erased", "already_erased", "removed"],
+                                "properties": {
+                                    "lead_id": {"type": "integer"},
+                                    "erased": {"const": True},
+                                    "already_erased": {"type": "boolean"},
+                                    "removed": {
+                                        "type": "object",
+                                        "description": "Rows removed or emptied, by kind",
+                                        "additionalProperties": {"type": "integer"},
+                                    },
+                                },
+                            }
+                        ),
+                    },
+                    "401": NO_LOGIN,
+                    "403": KEY_OR_ADMIN,
+                    "404": unknown,
+                },
+            }
+        },
     }
 
 
@@ -785,6 +878,7 @@ def _paths() -> Json:
             }
         },
         **_api_v1(),
+        **crm_paths(),  # Zapier REST Hooks and lead polling
         "/healthz": {
             "get": {
                 "operationId": "healthz",

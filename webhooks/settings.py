@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -32,6 +32,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.crm_records import EVENTS
 from bot.spec import Duration
 from storage.db import DEFAULT_URL, is_sqlite
 
@@ -51,6 +52,7 @@ def _not_empty(value: SecretStr) -> SecretStr:
 
 
 Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+CrmEvent = Literal[EVENTS]  # type: ignore[valid-type]
 # Ids in routes are text; YAML or JSON may well write them as numbers.
 IdText = Annotated[
     str, BeforeValidator(lambda value: str(value) if isinstance(value, int) else value)
@@ -212,6 +214,51 @@ class FirstContactSettings(Section):
         return value
 
 
+class CrmWebhookSettings(Section):
+    """One receiver of CRM events (docs/crm.md): signed with its secret, for the events named."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    url: AnyHttpUrl
+    secret: Secret
+    events: list[CrmEvent] = Field(min_length=1)
+
+
+class CrmSettings(Section):
+    """Outbound webhooks to CRMs, and how their deliveries are retried."""
+
+    webhooks: list[CrmWebhookSettings] = Field(default_factory=list)
+    timeout: float = Field(default=10.0, gt=0, le=60, description="seconds for one delivery")
+    give_up_after: Duration = timedelta(hours=24)
+    first_retry_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Hooks made through /api/v1/hooks must use https unless this is on (tests, intranets).
+    allow_http_hooks: bool = False
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_names(cls, value: list[CrmWebhookSettings]) -> list[CrmWebhookSettings]:
+        names = [hook.name for hook in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"webhook names must be unique: {', '.join(repeated)} repeats")
+        return value
+
+
+class PrivacySettings(Section):
+    """How long leads are kept before they are erased (docs/privacy.md); unset: until someone
+    erases them. Erasing by itself would surprise a business, so both rules are off unless set."""
+
+    erase_disqualified_after: Duration | None = None  # from the disqualifying outcome
+    erase_all_after: Duration | None = None  # from the lead's last change
+    sweep_every: Duration = timedelta(hours=1)
+
+    @field_validator("erase_disqualified_after", "erase_all_after", "sweep_every")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(minutes=1):
+            raise ValueError("must be at least a minute (PT1M)")
+        return value
+
+
 class MessengerSettings(Section):
     page: str | None = None  # the page's username, for m.me links
 
@@ -240,6 +287,8 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     messenger: MessengerSettings = MessengerSettings()
     first_contact: FirstContactSettings = FirstContactSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    crm: CrmSettings = CrmSettings()
     # The first retry of a failed send waits this long, then twice as long each time (tests
     # shrink it; undocumented on purpose: the default suits every provider).
     dispatcher_first_retry_seconds: float = Field(default=2.0, gt=0, le=3600)

@@ -21,12 +21,14 @@ from bot import desk
 from bot.dispatcher import Sender
 from bot.errors import UnknownConversationError, UnknownScriptError
 from bot.pacing import PaceRule
+from bot.records import Receipt
 from storage.rep_threads import SqlRepThreads
 from webhooks.channels.telegram_bot import delivery_error
-from webhooks.channels.telegram_reps_card import TAKE_OVER
+from webhooks.channels.telegram_reps_card import HELP, TAKE_OVER
 from webhooks.channels.telegram_reps_inbound import GroupPost, GroupTap, read_group_update
-from webhooks.channels.telegram_reps_notify import REP_CARD, REP_NOTE, RepsNotifier
+from webhooks.channels.telegram_reps_notify import RepsNotifier
 from webhooks.channels.telegram_reps_sender import RepsGroupSender
+from webhooks.channels.telegram_reps_watch import REP_CARD, REP_NOTE
 from webhooks.keys import (
     CATALOG,
     CONVERSATIONS,
@@ -41,11 +43,6 @@ from webhooks.settings import TelegramSettings
 log = logging.getLogger(__name__)
 
 RECEIPTS = "telegram"  # the same receipts as the bot's private chats: update ids are per bot
-HELP = (
-    "In a lead's thread: ✋ Take over on its card (or /takeover), then your replies go to the "
-    "prospect. /handback gives the lead back to the bot, /close <outcome> ends it (e.g. "
-    "/close won), /note <text> leaves a note for colleagues."
-)
 COMMANDS = frozenset({"takeover", "handback", "close", "note"})
 # Telegram takes about 20 messages a minute into one group: three times a private chat's gap.
 GROUP_GAP = 3.0
@@ -53,7 +50,8 @@ GROUP_GAP = 3.0
 
 def open_group(app: web.Application, clock: Callable[[], datetime]) -> dict[str, Sender]:
     """With a bot and telegram.reps_chat_id: the notifier on the app (REPS_NOTIFIER), and the
-    outbox's senders for the group's rows (for the dispatcher, made next). Nothing without."""
+    outbox's senders for the group's rows (for the dispatcher, made next). Nothing without.
+    What the group hears about leads is queued by a RepsWatcher on the conversation service."""
     settings = app[SETTINGS]
     bot = app.get(TELEGRAM_BOT)
     chat = settings.telegram.reps_chat_id
@@ -64,10 +62,15 @@ def open_group(app: web.Application, clock: Callable[[], datetime]) -> dict[str,
         app[DISPATCHER].wake()
 
     threads = SqlRepThreads(app[DATABASE])
-    app[REPS_NOTIFIER] = RepsNotifier(
-        threads, app[CATALOG], chat_id=chat, base_url=settings.base_url, clock=clock, wake=wake
+    app[REPS_NOTIFIER] = RepsNotifier(threads, chat_id=chat, clock=clock, wake=wake)
+    sender = RepsGroupSender(
+        bot,
+        threads,
+        topics=settings.telegram.reps_topics,
+        clock=clock,
+        catalog=app[CATALOG],
+        base_url=settings.base_url,
     )
-    sender = RepsGroupSender(bot, threads, topics=settings.telegram.reps_topics, clock=clock)
     return {REP_CARD: sender, REP_NOTE: sender}
 
 
@@ -95,23 +98,25 @@ async def receive_group_update(request: web.Request, update: Update, chat: int) 
         elif incoming.command in ("chatid", "whoami"):
             await _reply_now(bot, incoming)
         return _ok()
-    receipt = f"{app[SETTINGS].telegram.bot_id}:{update.update_id}"
-    if await notifier.threads.seen(RECEIPTS, receipt):  # Telegram delivered it again
+    receipt = Receipt(RECEIPTS, f"{app[SETTINGS].telegram.bot_id}:{update.update_id}")
+    if await notifier.threads.seen(receipt.channel, receipt.provider_id):  # delivered again
         if isinstance(incoming, GroupTap):
             await _answer(bot, incoming.query_id)
         return _ok()
     key = f"rep-note-{notifier.chat_id}-{update.update_id}"
     if isinstance(incoming, GroupTap):
-        text, refused = await _tap(request, notifier, incoming, key)
+        text, refused = await _tap(request, notifier, incoming, receipt)
         await _answer(bot, incoming.query_id, text, alert=refused)
     else:
-        await _post(request, notifier, incoming, key)
-    await notifier.threads.remember(RECEIPTS, receipt, datetime.now(UTC))
+        await _post(request, notifier, incoming, key, receipt)
+    # An action stored the receipt with itself (a repeat of it changes nothing); anything else
+    # (a refusal, a help text) is remembered now.
+    await notifier.threads.remember(receipt.channel, receipt.provider_id, datetime.now(UTC))
     return _ok()
 
 
 async def _tap(
-    request: web.Request, notifier: RepsNotifier, tap: GroupTap, key: str
+    request: web.Request, notifier: RepsNotifier, tap: GroupTap, receipt: Receipt
 ) -> tuple[str, bool]:
     """Take over from a card's button: what the rep is told, and whether it was refused."""
     threads = notifier.threads
@@ -133,14 +138,15 @@ async def _tap(
         )
     if await threads.holder(conversation) == rep.id:
         return "It's yours already: reply in this thread to write to the prospect.", False
-    refused = await _act(request, conversation, desk.Rep(rep.id, rep.name), desk.TakeOver())
+    refused = await _act(request, conversation, _rep(rep.id, rep.name), desk.TakeOver(), receipt)
     if refused is not None:
         return refused, True
-    await notifier.note(key, _took_over(rep.name), conversation_id=conversation)
     return "It's yours: reply in this thread to write to the prospect.", False
 
 
-async def _post(request: web.Request, notifier: RepsNotifier, post: GroupPost, key: str) -> None:
+async def _post(
+    request: web.Request, notifier: RepsNotifier, post: GroupPost, key: str, receipt: Receipt
+) -> None:
     """A message in the group: to the prospect, a command, or nothing for leadbot."""
     if post.command in ("chatid", "whoami"):
         await _reply_now(request.app[TELEGRAM_BOT], post)
@@ -186,25 +192,23 @@ async def _post(request: web.Request, notifier: RepsNotifier, post: GroupPost, k
         case _:
             await reply(HELP)
             return
-    outcome = await _act(request, conversation, desk.Rep(rep.id, rep.name), action)
-    done = {
-        desk.TakeOver: _took_over(rep.name),
-        desk.HandBack: f"↩️ {rep.name} handed this lead back to the bot.",
-        desk.Close: f"🏁 {rep.name} closed this lead: {post.argument}.",
-        desk.Note: "📝 Note saved.",
-    }.get(type(action))
-    if outcome is not None:
-        await reply(outcome)
-    elif done is not None:
-        await reply(done)
+    # Done, the thread hears of it from the action itself (telegram_reps_watch); refused, the
+    # rep is told why.
+    refused = await _act(request, conversation, _rep(rep.id, rep.name), action, receipt)
+    if refused is not None:
+        await reply(refused)
+
+
+def _rep(rep_id: int, name: str) -> desk.Rep:
+    return desk.Rep(rep_id, name, via="telegram")
 
 
 async def _act(
-    request: web.Request, conversation: int, rep: desk.Rep, action: desk.Action
+    request: web.Request, conversation: int, rep: desk.Rep, action: desk.Action, receipt: Receipt
 ) -> str | None:
-    """Do it; None when done, else why not, in the rep's words."""
+    """Do it, once for this update; None when done, else why not, in the rep's words."""
     try:
-        await request.app[CONVERSATIONS].act(conversation, rep, action)
+        await request.app[CONVERSATIONS].act(conversation, rep, action, receipt)
     except desk.HeldByAnotherError as error:
         return f"{error.holder} is handling this lead."
     except desk.NotHoldingError:
@@ -217,10 +221,6 @@ async def _act(
     except (UnknownConversationError, UnknownScriptError):
         return "This lead is no longer there."
     return None
-
-
-def _took_over(name: str) -> str:
-    return f"✋ {name} took over. Replies here go to the prospect. {HELP}"
 
 
 def _username(request: web.Request) -> str | None:

@@ -12,6 +12,7 @@ import phonenumbers
 from phonenumbers import Leniency
 
 from bot.compiled import CompiledScript
+from bot.scoring import score_answers
 from bot.spec import ChoiceQuestion
 from storage.rep_threads import CardFacts
 
@@ -21,6 +22,11 @@ MAX_VALUE = 120  # characters of one answer on a card
 MAX_ANSWERS = 20
 HIDDEN = "•"
 TAKE_OVER = "take:"  # callback data: "take:<conversation id>", far below Telegram's 64 bytes
+HELP = (
+    "In a lead's thread: ✋ Take over on its card (or /takeover), then your replies go to the "
+    "prospect. /handback gives the lead back to the bot, /close <outcome> ends it (e.g. "
+    "/close won), /note <text> leaves a note for colleagues."
+)
 
 CHANNEL_NAMES = {
     "telegram": "Telegram",
@@ -102,8 +108,10 @@ def card_text(
         title = f"⭐ Qualified lead: {name}, waiting for a rep"
     elif event.qualified:
         title = f"⭐ Qualified lead: {name}"
-    else:
+    elif event.handoff:
         title = f"🙋 {name} is waiting for a rep"
+    else:  # the lead's first card came from something a rep did (its headline says what)
+        title = f"👤 {name}"
     channel = CHANNEL_NAMES.get(facts.channel, facts.channel)
     lines = [title, f"{channel} · ref {facts.reference} · {_status(facts)}"]
     for reason in event.handoff:
@@ -122,6 +130,24 @@ def card_text(
         lines += [f"• {mask_text(line, region)}" for line in answers]
     lines += ["", f"Console: {console_url}"]
     return _short("\n".join(lines), MAX_TEXT)
+
+
+def compose_card(
+    facts: CardFacts, event: CardEvent, script: CompiledScript | None, console_url: str
+) -> str:
+    """The card as posted now: a handoff before the end shows the score so far."""
+    so_far = None
+    if event.score is None and script is not None:
+        answers = facts.state.get("answers")
+        score = score_answers(
+            script,
+            {
+                "lead": facts.state.get("lead") or {},
+                "answers": dict(answers) if isinstance(answers, Mapping) else {},
+            },
+        )
+        so_far = (score.total, score.reasons)
+    return card_text(facts, event, script, console_url, so_far)
 
 
 def line_text(name: str, text: str, region: str | None) -> str:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from webhooks.console import api, desk_routes, login
+from webhooks.console import api, desk_routes, login, privacy_api
 from webhooks.console.csrf import csrf_guard
 from webhooks.console.passwords import Passwords
+from webhooks.crm import hooks_api
 from webhooks.keys import CONSOLE_CLOCK, PASSWORDS
 
 # Reached without a login, on purpose; every other /console and /api/v1 route needs one.
@@ -33,3 +34,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/keys", api.list_keys)
     app.router.add_post("/api/v1/keys", api.create_key)
     app.router.add_delete("/api/v1/keys/{id}", api.revoke_key)
+    hooks_api.setup(app)  # Zapier REST Hooks and lead polling (CRM delivery)
+    privacy_api.setup(app)  # a lead's export and erasure
