@@ -1,11 +1,13 @@
 """Export memory: peak RSS exporting 200,000 leads beside exporting 20,000 (the baseline).
 
-Run: `python -m bench.export`. Each export runs in a fresh process, so its peak RSS is its own;
-constant memory means a ratio near 1.0 for ten times the leads.
+Run: `python -m bench.export [--leads N]` (the baseline exports a tenth of N). Each export runs
+in a fresh process, so its peak RSS is its own; constant memory means a ratio near 1.0 for ten
+times the leads.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
@@ -77,13 +79,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def main() -> None:
-    print("| export | 20,000 leads (baseline) | 200,000 leads | ratio |")
+def main(leads: int) -> None:
+    print(f"| export | {leads // 10:,} leads (baseline) | {leads:,} leads | ratio |")
     print("| --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as folder:
         small, large = Path(folder) / "small.db", Path(folder) / "large.db"
-        asyncio.run(_seed(small, 20_000))
-        asyncio.run(_seed(large, 200_000))
+        asyncio.run(_seed(small, leads // 10))
+        asyncio.run(_seed(large, leads))
         for fmt in ("jsonl", "csv"):
             small_rss, small_seconds = _export(small, fmt)
             large_rss, large_seconds = _export(large, fmt)
@@ -94,4 +96,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=200_000, help="the large export")
+    main(parser.parse_args().leads)

@@ -1,9 +1,9 @@
 """Service-level turns (no HTTP): 200 conversations driven at once, on SQLite and PostgreSQL.
 
-Run: `python -m bench.turns [--postgres URL] [--memory]`. The baseline, measured in the same
-run on the same database, is the least a durable chat turn costs: 200 tasks that each insert
-one row and commit once per message. Memory: RSS after 10,000 and 50,000 finished
-conversations, to show it does not grow with them.
+Run: `python -m bench.turns [--postgres URL] [--memory] [--conversations N]`. The baseline,
+measured in the same run on the same database, is the least a durable chat turn costs: as many
+tasks as conversations (200) that each insert one row and commit once per message. Memory: RSS
+after 10,000 and 50,000 finished conversations, to show it does not grow with them.
 """
 
 from __future__ import annotations
@@ -80,9 +80,11 @@ async def _start(
     return list(await asyncio.gather(*(one(n) for n in range(count))))
 
 
-async def measure_turns(storage: SqlStorage) -> tuple[float, list[float]]:
+async def measure_turns(
+    storage: SqlStorage, count: int = CONVERSATIONS
+) -> tuple[float, list[float]]:
     service = _service(storage, SCRIPT)
-    conversations = await _start(storage, service, CONVERSATIONS, "bench")
+    conversations = await _start(storage, service, count, "bench")
     latencies: list[float] = []
 
     async def talk(conversation_id: int) -> None:
@@ -99,7 +101,9 @@ async def measure_turns(storage: SqlStorage) -> tuple[float, list[float]]:
     return len(latencies) / elapsed, latencies
 
 
-async def measure_baseline(database: Database) -> tuple[float, list[float]]:
+async def measure_baseline(
+    database: Database, count: int = CONVERSATIONS
+) -> tuple[float, list[float]]:
     async with database.writing() as connection:
         await connection.execute(
             text("CREATE TABLE IF NOT EXISTS bench_baseline (id SERIAL PRIMARY KEY, body TEXT)")
@@ -122,7 +126,7 @@ async def measure_baseline(database: Database) -> tuple[float, list[float]]:
             latencies.append((time.perf_counter() - started) * 1000)
 
     started = time.perf_counter()
-    await asyncio.gather(*(talk() for _ in range(CONVERSATIONS)))
+    await asyncio.gather(*(talk() for _ in range(count)))
     return len(latencies) / (time.perf_counter() - started), latencies
 
 
@@ -175,7 +179,8 @@ async def _database(
     return database, drop
 
 
-async def main(postgres: str | None, memory: bool) -> None:
+async def main(postgres: str | None, memory: bool, count: int = CONVERSATIONS) -> None:
+    print(f"{count} conversations at once, {len(REPLIES)} messages each")
     print(
         "| database | leadbot turns/s | baseline commits/s | ratio | turn p50 | turn p99 "
         "| baseline p50 / p99 |"
@@ -186,8 +191,8 @@ async def main(postgres: str | None, memory: bool) -> None:
             database, close = await _database(kind, postgres, Path(folder))
             storage = SqlStorage(database)
             try:
-                baseline_rate, baseline = await measure_baseline(database)
-                rate, latencies = await measure_turns(storage)
+                baseline_rate, baseline = await measure_baseline(database, count)
+                rate, latencies = await measure_turns(storage, count)
             finally:
                 await storage.close()
                 await close()  # type: ignore[misc]
@@ -214,5 +219,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--memory", action="store_true", help="also measure RSS over 50,000 conversations"
     )
+    parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.postgres, arguments.memory))
+    asyncio.run(main(arguments.postgres, arguments.memory, arguments.conversations))

@@ -15,6 +15,7 @@ from bot.compiled import CompiledScript
 from bot.effects import InputHint, OptionView
 from bot.localize import day_list, long_date, long_datetime, number
 from bot.spec import (
+    AppointmentQuestion,
     ChoiceQuestion,
     ConsentQuestion,
     DateQuestion,
@@ -117,6 +118,8 @@ def _parse(
             )
         case HandoffStep():
             return Rejected("handoff")
+        case AppointmentQuestion():
+            return Rejected("appointment")  # bot/appointments.py reads its replies
 
 
 def parse_boolean(

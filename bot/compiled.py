@@ -110,6 +110,8 @@ def compile_script(spec: Script, version: str) -> CompiledScript:
             Command.RESTART: spec.keywords.restart,
             Command.HELP: spec.keywords.help,
             Command.OPT_OUT: spec.keywords.opt_out,
+            Command.RESCHEDULE: spec.keywords.reschedule,
+            Command.CANCEL_APPOINTMENT: spec.keywords.cancel_appointment,
         },
         spec.handoff.phrases,
     )

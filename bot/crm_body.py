@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.crm_records import BODY_VERSION, LeadView
+from bot.effects import BookAppointment, CancelAppointment
 
 
 def _time(value: datetime | None) -> str | None:
@@ -57,17 +58,37 @@ def conversation_json(
     }
 
 
+def appointment_json(effect: BookAppointment | CancelAppointment) -> dict[str, Any]:
+    """The body's `appointment`, on appointment.booked and appointment.cancelled only."""
+    return {
+        "id": effect.appointment_id,
+        "calendar": effect.calendar,
+        "location": effect.location,
+        "starts_at": _time(effect.starts_at),
+        "ends_at": _time(effect.ends_at),
+        "status": "booked" if isinstance(effect, BookAppointment) else "cancelled",
+        "by": effect.by,
+    }
+
+
 def event_body(
-    event: str, lead: LeadView, occurred_at: datetime, conversation: Mapping[str, Any] | None
+    event: str,
+    lead: LeadView,
+    occurred_at: datetime,
+    conversation: Mapping[str, Any] | None,
+    appointment: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What is stored with the event: the body but its sequence and delivery id."""
-    return {
+    body = {
         "version": BODY_VERSION,
         "event": event,
         "occurred_at": _time(occurred_at),
         "lead": lead_json(lead),
         "conversation": dict(conversation) if conversation is not None else None,
     }
+    if appointment is not None:
+        body["appointment"] = dict(appointment)
+    return body
 
 
 def wire_body(stored: Mapping[str, Any], delivery_id: str, sequence: int) -> bytes:
@@ -82,4 +103,6 @@ def wire_body(stored: Mapping[str, Any], delivery_id: str, sequence: int) -> byt
         "lead": stored.get("lead"),
         "conversation": stored.get("conversation"),
     }
+    if "appointment" in stored:  # appointment events only: other bodies stay as they were
+        body["appointment"] = stored["appointment"]
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -8,10 +8,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bot.crm_body import conversation_json, event_body
+from bot.crm_body import appointment_json, conversation_json, event_body
 from bot.crm_records import LeadView, NewEvent
 from bot.crm_routes import CrmRoutes
-from bot.effects import Closed, Complete, Effect, HandOff, RecordAnswer, RecordConsent
+from bot.effects import (
+    BookAppointment,
+    CancelAppointment,
+    Closed,
+    Complete,
+    Effect,
+    HandOff,
+    RecordAnswer,
+    RecordConsent,
+)
 from bot.ports import Transaction
 from bot.watchers import RepAction, SavedTurn
 
@@ -39,6 +48,20 @@ def turn_events(effects: tuple[Effect, ...]) -> list[tuple[str, str | None]]:
     return events
 
 
+def appointment_events(effects: tuple[Effect, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """(event, the body's `appointment`) for each booking made or cancelled, in turn order."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    for effect in effects:
+        match effect:
+            case BookAppointment():
+                events.append(("appointment.booked", appointment_json(effect)))
+            case CancelAppointment():
+                events.append(("appointment.cancelled", appointment_json(effect)))
+            case _:
+                pass
+    return events
+
+
 class CrmWatcher:
     """Implements bot.watchers.TurnWatcher, and records lead.created for the intake."""
 
@@ -47,7 +70,9 @@ class CrmWatcher:
 
     def turn_saved(self, tx: Transaction, turn: SavedTurn) -> None:
         events = turn_events(turn.effects)
-        if not self._routes.any_wanted(event for event, _ in events):
+        booked = appointment_events(turn.effects)
+        names = [*(event for event, _ in events), *(event for event, _ in booked)]
+        if not self._routes.any_wanted(names):
             return  # the common case: not one statement
         conversation = turn.conversation
         lead = tx.crm.lead_view(conversation.lead_id)  # once: every event shows it as it is now
@@ -58,6 +83,11 @@ class CrmWatcher:
                 conversation.id, conversation.channel, turn.state.status.value, reason
             )
             self._record(tx, lead, event, turn.now, shown)
+        for event, appointment in booked:
+            shown = conversation_json(
+                conversation.id, conversation.channel, turn.state.status.value
+            )
+            self._record(tx, lead, event, turn.now, shown, appointment=appointment)
 
     def rep_acted(self, tx: Transaction, action: RepAction) -> None:
         """A rep's close reaches turn_saved as a Closed effect; nothing else here is an event."""
@@ -76,8 +106,10 @@ class CrmWatcher:
         event: str,
         now: datetime,
         conversation: Mapping[str, Any] | None,
+        *,
+        appointment: Mapping[str, Any] | None = None,
     ) -> None:
         wanted = self._routes.wanted(event)
         if wanted:
-            body = event_body(event, lead, now, conversation)
+            body = event_body(event, lead, now, conversation, appointment)
             tx.crm.record(NewEvent(lead.id, event, now, body), wanted, now)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
+from bot import appointments_service
 from bot.catalog import ScriptCatalog
 from bot.effects import Effect
 from bot.engine import Transition, step
@@ -113,7 +114,9 @@ def apply(
     effects: list[Effect] = []
 
     def turn(inbound: Inbound) -> ConversationState:
-        transition = step(script, state, inbound, now)
+        # A hand back may ask the appointment question again: it offers what is free.
+        seen = appointments_service.availability(tx, script, now)
+        transition = step(script, state, inbound, now, availability=seen)
         save_turn(tx, conversation, transition, inbound, now)
         effects.extend(transition.effects)
         return transition.state

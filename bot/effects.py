@@ -116,8 +116,41 @@ class ScheduleTimer:
 
 
 @dataclass(frozen=True, slots=True)
+class BookAppointment:
+    """Take a seat in a slot. The service books it in the turn's transaction; when the slot
+    filled up meanwhile, it runs the turn again with the slot full (the prospect is offered
+    others), so a turn's effects only ever hold bookings that were made."""
+
+    question_id: str
+    calendar: str
+    location: str
+    starts_at: datetime  # UTC
+    ends_at: datetime
+    capacity: int  # seats of the slot, from the calendar
+    replaces: bool  # the conversation's earlier booking is cancelled once this one holds
+    by: str  # "prospect" or "rep"
+    # "Add it to your calendar: {link}": the service fills it in and adds it to the message
+    # before this effect (the confirmation), when it can make links.
+    link_text: str = ""
+    appointment_id: int | None = None  # set by the service once booked
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAppointment:
+    """Cancel the conversation's booked appointment (its seat is free again)."""
+
+    question_id: str
+    calendar: str
+    location: str
+    starts_at: datetime  # UTC
+    by: str  # "prospect" or "rep"
+    appointment_id: int | None = None  # set by the service for each booking it cancelled
+    ends_at: datetime | None = None  # likewise
+
+
+@dataclass(frozen=True, slots=True)
 class CancelTimers:
-    """Cancel every pending silence timer of the conversation."""
+    """Cancel every pending silence timer of the conversation (not appointment reminders)."""
 
 
 Effect: TypeAlias = (
@@ -132,4 +165,6 @@ Effect: TypeAlias = (
     | MarkAbandoned
     | ScheduleTimer
     | CancelTimers
+    | BookAppointment
+    | CancelAppointment
 )

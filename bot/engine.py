@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import handoff
+from bot import appointments, handoff
 from bot.answering import (
     hint_for,
     options_for,
@@ -19,6 +19,7 @@ from bot.answering import (
 )
 from bot.answers.contact import parse_phone
 from bot.answers.result import JSONValue, Parsed, ParseResult, Rejected
+from bot.calendars import NOTHING_BOOKED, Availability
 from bot.compiled import CompiledScript
 from bot.effects import (
     CancelTimers,
@@ -37,6 +38,9 @@ from bot.effects import (
 from bot.errors import StateError
 from bot.graph import END, END_TARGET
 from bot.inbound import (
+    APPOINTMENT_TIMERS,
+    AppointmentCancelled,
+    AppointmentMoved,
     ContactShared,
     ConversationStarted,
     Inbound,
@@ -50,7 +54,14 @@ from bot.inbound import (
 )
 from bot.keywords import Command
 from bot.scoring import choose_outcome, score_answers
-from bot.spec import ConsentQuestion, HandoffStep, OutcomeRef, PhoneQuestion, Question
+from bot.spec import (
+    AppointmentQuestion,
+    ConsentQuestion,
+    HandoffStep,
+    OutcomeRef,
+    PhoneQuestion,
+    Question,
+)
 from bot.state import WITH_PEOPLE, ConversationState, Status
 
 
@@ -65,19 +76,24 @@ def step(
     state: ConversationState | None,
     inbound: Inbound,
     now: datetime,
+    *,
+    availability: Availability | None = None,
 ) -> Transition:
-    """Apply one inbound fact. Raises only `StateError`, for a state of another script."""
+    """Apply one inbound fact. Raises only `StateError`, for a state of another script.
+
+    `availability`: the seats taken in the script's calendars, read by the caller in the
+    turn's transaction (None: nothing is booked, as in `leadbot chat`)."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     if state is None:
         started = inbound if isinstance(inbound, ConversationStarted) else ConversationStarted()
-        return _new_conversation(script, started, now)
+        return _new_conversation(script, started, now, availability or NOTHING_BOOKED)
     if state.script_id != script.id or state.script_version != script.version:
         raise StateError(
             f"state is for script {state.script_id}@{state.script_version}, "
             f"not {script.id}@{script.version}"
         )
-    turn = _Turn(script, state, now)
+    turn = _Turn(script, state, now, availability or NOTHING_BOOKED)
     turn.set(turns=state.turns + 1)
     turn.handle(inbound)
     if not isinstance(inbound, SilenceTimerFired):
@@ -86,7 +102,7 @@ def step(
 
 
 def _new_conversation(
-    script: CompiledScript, started: ConversationStarted, now: datetime
+    script: CompiledScript, started: ConversationStarted, now: datetime, availability: Availability
 ) -> Transition:
     timezone = script.spec.timezone
     if started.timezone:
@@ -104,7 +120,7 @@ def _new_conversation(
         lead={k: str(v) for k, v in started.lead.items() if k in fields and v is not None},
         turns=1,
     )
-    turn = _Turn(script, state, now)
+    turn = _Turn(script, state, now, availability)
     turn.start()
     turn.restart_silence_timers()
     return turn.finish()
@@ -113,8 +129,15 @@ def _new_conversation(
 class _Turn:
     """The working copy of one step: collects effects, then freezes into a Transition."""
 
-    def __init__(self, script: CompiledScript, state: ConversationState, now: datetime) -> None:
+    def __init__(
+        self,
+        script: CompiledScript,
+        state: ConversationState,
+        now: datetime,
+        availability: Availability = NOTHING_BOOKED,
+    ) -> None:
         self.script = script
+        self.availability = availability
         # A private copy that `set` changes in place: rebuilding a frozen dataclass on every
         # change was a quarter of the cost of a step. Nobody else sees it before `finish`.
         self.state = replace(state)
@@ -155,6 +178,10 @@ class _Turn:
                 handoff.on_rep_took_over(self, inbound)
             case RepClosed():
                 handoff.on_closed(self, inbound)
+            case AppointmentMoved():
+                appointments.on_moved(self, inbound)
+            case AppointmentCancelled():
+                appointments.on_rep_cancelled(self, inbound)
 
     def _on_started(self) -> None:
         if self.state.status is Status.EXPIRED and self._restarts_when_late():
@@ -177,6 +204,10 @@ class _Turn:
             return  # people have it: the service records the message for them
         if self.state.awaiting_callback:
             handoff.note_callback(self, text)
+            return
+        if command in (Command.RESCHEDULE, Command.CANCEL_APPOINTMENT) and appointments.on_command(
+            self, command
+        ):
             return
         if status is Status.COMPLETED:
             self.say(self.script.message("completed", self.language))
@@ -204,6 +235,9 @@ class _Turn:
             return
         if self.state.confirming:
             self.answer_confirmation(question, parse_boolean(self.script, text, self.language))
+            return
+        if isinstance(question, AppointmentQuestion):
+            appointments.on_text(self, question, text)
             return
         result = parse_reply(
             self.script,
@@ -241,6 +275,9 @@ class _Turn:
             result = picked_boolean(self.script, picked.value, self.language)
             self.answer_confirmation(question, result)
             return
+        if isinstance(question, AppointmentQuestion):
+            appointments.on_option(self, question, picked.value)
+            return
         self.answer(
             question, picked_option(self.script, question, picked.value, self.language), "prospect"
         )
@@ -262,6 +299,9 @@ class _Turn:
         self.answer(question, parse_phone(number, region=None), "contact")
 
     def _on_timer(self, fired: SilenceTimerFired) -> None:
+        if fired.kind in APPOINTMENT_TIMERS:
+            appointments.on_reminder(self, fired)
+            return
         if fired.seq != self.state.timer_seq:
             return  # the prospect wrote since, or the conversation moved on
         if fired.kind is TimerKind.HANDOFF:
@@ -495,6 +535,9 @@ class _Turn:
     # -- output -----------------------------------------------------------------------------
 
     def send_question(self, question: Question, text: str | None = None) -> None:
+        if isinstance(question, AppointmentQuestion):
+            appointments.offer(self, question, text)
+            return
         options = options_for(self.script, question, self.language)
         self.send(text if text is not None else self.render(question.prompt), options, question)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -42,6 +43,12 @@ class TimerKind(StrEnum):
     REMINDER = "reminder"
     EXPIRY = "expiry"
     HANDOFF = "handoff"  # no rep took the conversation in time
+    APPOINTMENT_DAY = "appointment_24h"  # a day before the booked appointment
+    APPOINTMENT_HOUR = "appointment_1h"  # an hour before it
+
+
+# Not silence timers: a CancelTimers leaves them, and their seq is the booking's, not timer_seq.
+APPOINTMENT_TIMERS = frozenset({TimerKind.APPOINTMENT_DAY, TimerKind.APPOINTMENT_HOUR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,22 @@ class RepClosed:
     outcome: str
 
 
+@dataclass(frozen=True, slots=True)
+class AppointmentMoved:
+    """A rep moved the prospect's appointment to another slot (checked free and bookable)."""
+
+    location: str
+    starts_at: datetime  # UTC
+    rep_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentCancelled:
+    """A rep cancelled the prospect's appointment."""
+
+    rep_name: str
+
+
 Inbound: TypeAlias = (
     ConversationStarted
     | TextReceived
@@ -78,4 +101,6 @@ Inbound: TypeAlias = (
     | ReturnedFromRep
     | RepTookOver
     | RepClosed
+    | AppointmentMoved
+    | AppointmentCancelled
 )

@@ -39,6 +39,22 @@ HELP: Mapping[str, tuple[str, ...]] = {
     "de": ("hilfe",),
     "pt": ("ajuda",),
 }
+# Only mean something while the prospect has an appointment (bot/appointments.py); elsewhere
+# they are ordinary text. "cancel" alone stays an opt-out word: carriers treat it as one on SMS.
+RESCHEDULE: Mapping[str, tuple[str, ...]] = {
+    "en": ("reschedule", "change appointment", "change my appointment", "another time"),
+    "es": ("reprogramar", "cambiar cita", "cambiar la cita", "cambiar mi cita", "otra hora"),
+    "fr": ("reporter", "changer rendez vous", "changer le rendez vous", "autre horaire"),
+    "de": ("verschieben", "termin verschieben", "termin andern", "andere zeit"),
+    "pt": ("reagendar", "remarcar", "mudar marcacao", "outro horario"),
+}
+CANCEL_APPOINTMENT: Mapping[str, tuple[str, ...]] = {
+    "en": ("cancel appointment", "cancel my appointment", "cancel booking", "cancel visit"),
+    "es": ("cancelar cita", "cancelar la cita", "cancelar mi cita", "anular cita"),
+    "fr": ("annuler", "annuler rendez vous", "annuler le rendez vous", "annuler mon rendez vous"),
+    "de": ("absagen", "termin absagen", "stornieren", "termin stornieren"),
+    "pt": ("cancelar marcacao", "desmarcar", "cancelar visita"),
+}
 HANDOFF: Mapping[str, tuple[str, ...]] = {
     "en": ("human", "agent", "talk to a person", "speak to a person", "real person", "operator"),
     "es": ("humano", "agente", "hablar con una persona", "persona real", "asesor"),
@@ -72,6 +88,8 @@ class Command(StrEnum):
     OPT_IN = "opt_in"  # only read in an opted-out conversation: elsewhere "yes" is an answer
     RESTART = "restart"
     HELP = "help"
+    RESCHEDULE = "reschedule"
+    CANCEL_APPOINTMENT = "cancel_appointment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +131,8 @@ def build_table(
         (Command.OPT_IN, OPT_IN),
         (Command.HELP, HELP),
         (Command.RESTART, RESTART),
+        (Command.RESCHEDULE, RESCHEDULE),
+        (Command.CANCEL_APPOINTMENT, CANCEL_APPOINTMENT),
         (Command.OPT_OUT, OPT_OUT),
     )
     for command, builtin in builtins:

@@ -303,6 +303,135 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
         "de": "Danke, wir haben alles. Jemand aus unserem Team meldet sich.",
         "pt": "Obrigado, temos tudo. Alguém da nossa equipa entrará em contacto.",
     },
+    # Appointments (bot/appointments.py).
+    "appointment": {
+        "en": "Please pick one of the times, or tell me a day and time that suits you "
+        "(e.g. “tomorrow after 5”).",
+        "es": "Elige una de las horas, o dime qué día y hora te viene bien "
+        "(p. ej. «mañana después de las 5»).",
+        "fr": "Choisissez un des horaires, ou dites-moi le jour et l'heure qui vous "
+        "conviennent (p. ex. « demain après 17h »).",
+        "de": "Bitte wählen Sie eine der Zeiten, oder nennen Sie Tag und Uhrzeit "
+        "(z. B. „morgen nach 17 Uhr“).",
+        "pt": "Escolha um dos horários, ou diga-me o dia e a hora que lhe convêm "
+        "(p. ex. «amanhã depois das 5»).",
+    },
+    "appointment_location": {
+        "en": "Where would you like to come?",
+        "es": "¿Dónde prefieres venir?",
+        "fr": "Où souhaitez-vous venir ?",
+        "de": "Wo möchten Sie vorbeikommen?",
+        "pt": "Onde prefere vir?",
+    },
+    "appointment_more": {
+        "en": "Other times",
+        "es": "Otras horas",
+        "fr": "Autres horaires",
+        "de": "Andere Zeiten",
+        "pt": "Outros horários",
+    },
+    "appointment_other_place": {
+        "en": "Another place",
+        "es": "Otro lugar",
+        "fr": "Un autre lieu",
+        "de": "Anderer Ort",
+        "pt": "Outro local",
+    },
+    "appointment_taken": {
+        "en": "Sorry, that time has just been taken.",
+        "es": "Lo siento, esa hora se acaba de ocupar.",
+        "fr": "Désolé, cet horaire vient d'être pris.",
+        "de": "Entschuldigung, diese Zeit wurde gerade vergeben.",
+        "pt": "Lamentamos, esse horário acabou de ser ocupado.",
+    },
+    "appointment_matches": {
+        "en": "Here's what we have then:",
+        "es": "Esto es lo que tenemos:",
+        "fr": "Voici ce que nous avons :",
+        "de": "Das haben wir dann frei:",
+        "pt": "Isto é o que temos:",
+    },
+    "appointment_nearest": {
+        "en": "Nothing is free then; these are the nearest free times:",
+        "es": "No hay nada libre entonces; estas son las horas libres más cercanas:",
+        "fr": "Rien de libre à ce moment-là ; voici les horaires libres les plus proches :",
+        "de": "Dann ist nichts frei; das sind die nächsten freien Zeiten:",
+        "pt": "Não há nada livre nessa altura; estes são os horários livres mais próximos:",
+    },
+    "appointment_wrapped": {
+        "en": "There are no later times; here are the first ones again:",
+        "es": "No hay horas más tarde; estas son de nuevo las primeras:",
+        "fr": "Il n'y a pas d'horaires plus tard ; revoici les premiers :",
+        "de": "Später ist nichts frei; hier noch einmal die ersten Zeiten:",
+        "pt": "Não há horários mais tarde; aqui estão de novo os primeiros:",
+    },
+    "appointment_none": {
+        "en": "Sorry, there are no free times at the moment.",
+        "es": "Lo siento, ahora mismo no hay horas libres.",
+        "fr": "Désolé, il n'y a pas d'horaire libre pour le moment.",
+        "de": "Entschuldigung, im Moment sind keine Zeiten frei.",
+        "pt": "Lamentamos, de momento não há horários livres.",
+    },
+    "appointment_booked": {
+        "en": "You're booked: {when}, {place}. To change it, type RESCHEDULE; to cancel it, "
+        "CANCEL APPOINTMENT.",
+        "es": "Reservado: {when}, {place}. Para cambiarlo, escribe REPROGRAMAR; para "
+        "cancelarlo, CANCELAR CITA.",
+        "fr": "C'est réservé : {when}, {place}. Pour changer, tapez REPORTER ; pour annuler, "
+        "ANNULER.",
+        "de": "Gebucht: {when}, {place}. Zum Ändern schreiben Sie VERSCHIEBEN, zum Absagen "
+        "ABSAGEN.",
+        "pt": "Está marcado: {when}, {place}. Para mudar, escreva REAGENDAR; para cancelar, "
+        "DESMARCAR.",
+    },
+    "appointment_link": {
+        "en": "Add it to your calendar: {link}",
+        "es": "Añádelo a tu calendario: {link}",
+        "fr": "Ajoutez-le à votre agenda : {link}",
+        "de": "In Ihren Kalender eintragen: {link}",
+        "pt": "Adicione ao seu calendário: {link}",
+    },
+    "appointment_reschedule": {
+        "en": "Sure, let's find another time. Your appointment stays until you pick a new one.",
+        "es": "Claro, busquemos otra hora. Tu cita se mantiene hasta que elijas otra.",
+        "fr": "Bien sûr, trouvons un autre horaire. Votre rendez-vous tient jusqu'au "
+        "nouveau choix.",
+        "de": "Gern, suchen wir eine andere Zeit. Ihr Termin bleibt, bis Sie einen neuen wählen.",
+        "pt": "Claro, vamos encontrar outro horário. A marcação mantém-se até escolher outra.",
+    },
+    "appointment_cancelled": {
+        "en": "Your appointment on {when} is cancelled. Type RESCHEDULE to book another time.",
+        "es": "Tu cita del {when} está cancelada. Escribe REPROGRAMAR para reservar otra hora.",
+        "fr": "Votre rendez-vous du {when} est annulé. Tapez REPORTER pour en prendre un autre.",
+        "de": "Ihr Termin am {when} ist abgesagt. Schreiben Sie VERSCHIEBEN für einen neuen.",
+        "pt": "A sua marcação de {when} foi cancelada. Escreva REAGENDAR para marcar outra.",
+    },
+    "appointment_cancelled_by_us": {
+        "en": "We're sorry: your appointment on {when} has been cancelled. Type RESCHEDULE to "
+        "pick another time.",
+        "es": "Lo sentimos: tu cita del {when} ha sido cancelada. Escribe REPROGRAMAR para "
+        "elegir otra hora.",
+        "fr": "Nous sommes désolés : votre rendez-vous du {when} a été annulé. Tapez REPORTER "
+        "pour en choisir un autre.",
+        "de": "Es tut uns leid: Ihr Termin am {when} wurde abgesagt. Schreiben Sie VERSCHIEBEN "
+        "für eine andere Zeit.",
+        "pt": "Lamentamos: a sua marcação de {when} foi cancelada. Escreva REAGENDAR para "
+        "escolher outro horário.",
+    },
+    "appointment_moved": {
+        "en": "Your appointment has been moved to {when}, {place}.",
+        "es": "Tu cita se ha cambiado al {when}, {place}.",
+        "fr": "Votre rendez-vous a été déplacé au {when}, {place}.",
+        "de": "Ihr Termin wurde verlegt auf {when}, {place}.",
+        "pt": "A sua marcação passou para {when}, {place}.",
+    },
+    "appointment_reminder": {
+        "en": "Reminder: your appointment is on {when}, {place}. To change it, type RESCHEDULE.",
+        "es": "Recordatorio: tu cita es el {when}, {place}. Para cambiarla, escribe REPROGRAMAR.",
+        "fr": "Rappel : votre rendez-vous est le {when}, {place}. Pour changer, tapez REPORTER.",
+        "de": "Erinnerung: Ihr Termin ist am {when}, {place}. Zum Ändern: VERSCHIEBEN.",
+        "pt": "Lembrete: a sua marcação é {when}, {place}. Para mudar, escreva REAGENDAR.",
+    },
     "yes": {"en": "Yes", "es": "Sí", "fr": "Oui", "de": "Ja", "pt": "Sim"},
     "no": {"en": "No", "es": "No", "fr": "Non", "de": "Nein", "pt": "Não"},
 }

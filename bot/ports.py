@@ -14,10 +14,12 @@ from typing import Any, Protocol, TypeVar
 
 from bot.crm_records import ConfiguredHook, Delivery, LeadView, NewEvent, Subscription
 from bot.records import (
+    Appointment,
     Conversation,
     DeliveryTarget,
     DueTimer,
     Lead,
+    NewAppointment,
     NewLead,
     OutboxItem,
     Receipt,
@@ -240,6 +242,38 @@ class CrmStore(Protocol):
         """Stop the subscription; its pending deliveries become dead letters."""
 
 
+class Appointments(Protocol):
+    """Bookings (storage/appointments.py). Capacity is the database's to enforce: a booking
+    holds a seat, unique per (calendar, location, starts_at, seat), seats 1..capacity."""
+
+    def seats_taken(
+        self, calendars: Sequence[str], since: datetime, until: datetime
+    ) -> dict[tuple[str, str, datetime], int]:
+        """Booked seats per (calendar, location, starts_at) for slots starting in [since, until)."""
+
+    def book(self, new: NewAppointment, capacity: int, now: datetime) -> Appointment | None:
+        """Take the lowest free seat; None when all `capacity` seats are taken (on PostgreSQL
+        a seat another transaction is taking counts once that one commits)."""
+
+    def cancel_booked(
+        self, conversation_id: int, *, by: str, now: datetime, keep: int | None = None
+    ) -> list[Appointment]:
+        """Cancel the conversation's booked appointments but `keep`, freeing their seats."""
+
+    def get(self, appointment_id: int) -> Appointment | None: ...
+
+    def between(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        calendar: str | None = None,
+        location: str | None = None,
+        booked_only: bool = False,
+    ) -> list[Appointment]:
+        """Appointments starting in [since, until), in time order (a console's day)."""
+
+
 class Transaction(Protocol):
     """Every repository, inside one database transaction."""
 
@@ -272,6 +306,9 @@ class Transaction(Protocol):
 
     @property
     def crm(self) -> CrmStore: ...
+
+    @property
+    def appointments(self) -> Appointments: ...
 
 
 T = TypeVar("T")

@@ -136,3 +136,39 @@ class DueTimer:
     # channel said).
     phone: str | None = None
     timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAppointment:
+    """A booking to make: a seat in one slot of a calendar's place."""
+
+    lead_id: int
+    conversation_id: int
+    script_id: str
+    question_id: str
+    calendar: str
+    location: str
+    starts_at: datetime  # UTC
+    ends_at: datetime
+    booked_by: str  # "prospect" or "rep"
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """A booking as stored; a cancelled one keeps its row, without its seat."""
+
+    id: int
+    lead_id: int
+    conversation_id: int | None
+    script_id: str
+    question_id: str
+    calendar: str
+    location: str
+    starts_at: datetime  # UTC
+    ends_at: datetime
+    status: str  # "booked" or "cancelled"
+    seat: int | None  # 1..capacity while booked
+    booked_by: str
+    created_at: datetime
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot import appointments_service as booking
 from bot import desk
 from bot.catalog import ScriptCatalog
+from bot.compiled import CompiledScript
 from bot.effects import (
     CancelTimers,
     Closed,
     Complete,
     Effect,
+    HandOff,
     MarkAbandoned,
     OptIn,
     OptOut,
@@ -26,6 +29,8 @@ from bot.effects import (
 from bot.engine import Transition, step
 from bot.errors import ConversationExistsError, UnknownConversationError
 from bot.inbound import (
+    AppointmentCancelled,
+    AppointmentMoved,
     ContactShared,
     ConversationStarted,
     Inbound,
@@ -43,6 +48,7 @@ from bot.tokens import TokenError, TokenSigner, find_reference
 from bot.watchers import SavedTurn, TurnWatcher
 
 SEND_TEXT = "send_text"
+HANDOFF_REQUESTED = "handoff_requested"  # the audit log's action when a person is asked for
 # Provider error codes that mean the prospect opted out or blocked the business (Twilio:
 # 21610 "unsubscribed recipient", 63014 "blocked or opted out" on WhatsApp).
 OPTED_OUT_CODES = frozenset({"21610", "63014"})
@@ -72,6 +78,7 @@ class ConversationService:
         on_turn: Callable[[str], None] = lambda channel: None,
         on_change: Callable[[int, tuple[Effect, ...]], None] = lambda conversation, effects: None,
         watchers: Sequence[TurnWatcher] = (),
+        appointment_links: Callable[[int], str] | None = None,
     ) -> None:
         self._storage = storage
         self._catalog = catalog
@@ -83,6 +90,8 @@ class ConversationService:
         # Inside each turn's transaction: what must commit with it (reps' cards, CRM events).
         self._watchers = tuple(watchers)
         self._locks = KeyedLocks()
+        # An appointment id -> its calendar link (bot.appointments_links); None: no links.
+        self._links = appointment_links
 
     @property
     def locks_held(self) -> int:
@@ -129,7 +138,16 @@ class ConversationService:
                     now=now,
                 )
             started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
-            transition = step(loaded.script, None, started, now)
+            seen = booking.availability(tx, loaded.script, now)
+            transition = booking.settle(
+                tx,
+                conversation,
+                step(loaded.script, None, started, now, availability=seen),
+                lambda full: step(loaded.script, None, started, now, availability=full),
+                seen=seen,
+                now=now,
+                link=self._links,
+            )
             self._save_turn(tx, conversation, transition, None, now, started=True)
             return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
@@ -298,7 +316,7 @@ class ConversationService:
             script = self._catalog.version(
                 conversation.script_id, conversation.script_version, tx.scripts
             )
-            transition = step(script, conversation.state, inbound, now)
+            transition = self._stepped(tx, conversation, script, inbound, now)
             self._save_turn(tx, conversation, transition, inbound, now)
             return TurnResult(
                 conversation_id, True, transition.state, transition.effects, conversation.channel
@@ -311,6 +329,92 @@ class ConversationService:
             self._on_commit()
             self._on_turn(result.channel)
             self._on_change(result.conversation_id, result.effects)
+        return result
+
+    def _stepped(
+        self,
+        tx: Transaction,
+        conversation: Conversation,
+        script: CompiledScript,
+        inbound: Inbound,
+        now: datetime,
+    ) -> Transition:
+        """One step with the seats taken in the script's calendars, its bookings made."""
+        seen = booking.availability(tx, script, now)
+        return booking.settle(
+            tx,
+            conversation,
+            step(script, conversation.state, inbound, now, availability=seen),
+            lambda full: step(script, conversation.state, inbound, now, availability=full),
+            seen=seen,
+            now=now,
+            link=self._links,
+        )
+
+    async def move_appointment(
+        self, appointment_id: int, *, location: str, starts_at: datetime, rep: desk.Rep
+    ) -> TurnResult:
+        """A rep moves a booking to another slot (a seat there is taken first, the old one
+        freed); the prospect is told on their channel. Raises booking.AppointmentError
+        (unknown, not a slot, full), having changed nothing."""
+        return await self._change_appointment(
+            appointment_id, AppointmentMoved(location, starts_at, rep.name), rep
+        )
+
+    async def cancel_appointment(self, appointment_id: int, *, rep: desk.Rep) -> TurnResult:
+        """A rep cancels a booking; the prospect is told on their channel."""
+        return await self._change_appointment(appointment_id, AppointmentCancelled(rep.name), rep)
+
+    async def _change_appointment(
+        self, appointment_id: int, inbound: AppointmentMoved | AppointmentCancelled, rep: desk.Rep
+    ) -> TurnResult:
+        found = await self._storage.run(lambda tx: booking.booked(tx, appointment_id))
+        conversation_id = found.conversation_id
+        assert conversation_id is not None
+
+        def work(tx: Transaction) -> TurnResult:
+            appointment = booking.booked(tx, appointment_id)  # again, under the lock
+            conversation = tx.conversations.lock(conversation_id)
+            if conversation is None or appointment.conversation_id != conversation_id:
+                raise booking.UnknownAppointmentError(f"no booked appointment {appointment_id}")
+            script = self._catalog.version(
+                conversation.script_id, conversation.script_version, tx.scripts
+            )
+            if isinstance(inbound, AppointmentMoved):
+                booking.checked_move(
+                    tx,
+                    script,
+                    appointment,
+                    location=inbound.location,
+                    starts_at=inbound.starts_at,
+                    now=now,
+                )
+                action, detail = (
+                    "appointment_moved",
+                    f"{appointment.id} -> {inbound.location} {inbound.starts_at.isoformat()}",
+                )
+            else:
+                action, detail = "appointment_cancelled", str(appointment.id)
+            transition = self._stepped(tx, conversation, script, inbound, now)
+            self._save_turn(tx, conversation, transition, inbound, now)
+            tx.audit.add(
+                conversation_id=conversation.id,
+                lead_id=conversation.lead_id,
+                rep_id=rep.id,
+                actor=rep.actor,
+                action=action,
+                detail=detail,
+                now=now,
+            )
+            return TurnResult(
+                conversation.id, True, transition.state, transition.effects, conversation.channel
+            )
+
+        async with self._locks.hold(conversation_id):
+            now = self._clock()
+            result = await self._storage.run(work)
+        self._on_commit()
+        self._on_change(result.conversation_id, result.effects)
         return result
 
     def _save_turn(
@@ -381,6 +485,18 @@ def _save_turn(
                 outcome = (effect.outcome, effect.score, effect.reasons, effect.qualified)
             case Closed():
                 outcome = (effect.outcome, effect.score, effect.reasons, None)
+            case HandOff(reason=reason):
+                # On the record whether or not a rep comes: the console shows it, the funnel
+                # counts it.
+                tx.audit.add(
+                    conversation_id=conversation.id,
+                    lead_id=conversation.lead_id,
+                    rep_id=None,
+                    actor="bot",
+                    action=HANDOFF_REQUESTED,
+                    detail=reason[:200],
+                    now=now,
+                )
             case ScheduleTimer():
                 tx.timers.schedule(conversation.id, effect.kind, effect.seq, effect.at)
             case CancelTimers():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import date, time, timedelta
+from itertools import pairwise
 from typing import Annotated, Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -213,6 +214,113 @@ class DateQuestion(QuestionBase):
         return frozenset(_WEEKDAYS.index(day) for day in self.weekdays)
 
 
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+# The schema says what people write ("09:00-13:00"), not the parsed (start, end) pairs.
+OpeningHours = Annotated[
+    list[
+        Annotated[
+            tuple[time, time],
+            BeforeValidator(_parse_hours, json_schema_input_type=str),
+        ]
+    ],
+    BeforeValidator(_one_or_many, json_schema_input_type=str | list[str]),
+    Field(description='"09:00-13:00", or a list of such ranges'),
+]
+Weekday: TypeAlias = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+WeeklyHours: TypeAlias = dict[Weekday, list[tuple[time, time]]]
+
+
+def _no_overlaps(hours: WeeklyHours) -> WeeklyHours:
+    for day, ranges in hours.items():
+        ordered = sorted(ranges)
+        for before, after in pairwise(ordered):
+            if after[0] < before[1]:
+                raise ValueError(f"the opening hours of {day} overlap")
+    return hours
+
+
+class LocationSpec(Model):
+    """A place where appointments happen; with several, the prospect picks one first."""
+
+    id: Identifier
+    name: LocalizedText
+    address: str | None = Field(default=None, description="shown in the confirmation and .ics")
+    hours: dict[Weekday, OpeningHours] | None = Field(
+        default=None, description="this place's own opening hours (default: the calendar's)"
+    )
+    capacity: int | None = Field(default=None, ge=1, le=100, description="default: the calendar's")
+
+    @field_validator("hours")
+    @classmethod
+    def _no_overlap(cls, value: WeeklyHours | None) -> WeeklyHours | None:
+        return None if value is None else _no_overlaps(value)
+
+
+class CalendarSpec(Model):
+    """Bookable slots: opening hours cut into slots of `slot` length, `capacity` seats each.
+
+    Slots are wall-clock times in `timezone`; a calendar's id is its name in the database, so
+    scripts that name the same calendar share its seats."""
+
+    id: Identifier
+    timezone: str | None = Field(default=None, description="IANA name; default: the script's")
+    hours: dict[Weekday, OpeningHours] = Field(
+        description='opening hours per weekday, e.g. {mon: "09:00-18:00"}; days left out are closed'
+    )
+    slot: Duration = Field(default=timedelta(minutes=30), description='slot length, e.g. "45m"')
+    capacity: int = Field(default=1, ge=1, le=100, description="bookings per slot")
+    notice: Duration = Field(
+        default=timedelta(hours=2), description="the earliest slot offered is this far ahead"
+    )
+    horizon: Duration = Field(default=timedelta(days=14), description="how far ahead to offer")
+    closed: list[date] = Field(default_factory=list, description="dates with no slots")
+    locations: list[LocationSpec] = Field(min_length=1)
+
+    @field_validator("hours")
+    @classmethod
+    def _no_overlap(cls, value: WeeklyHours) -> WeeklyHours:
+        return _no_overlaps(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _sensible(self) -> CalendarSpec:
+        if not timedelta(minutes=5) <= self.slot <= timedelta(hours=12):
+            raise ValueError("slot must be between 5 minutes and 12 hours")
+        if self.notice < timedelta(0):
+            raise ValueError("notice cannot be negative")
+        if not timedelta(days=1) <= self.horizon <= timedelta(days=366):
+            raise ValueError("horizon must be between 1 day and 366 days")
+        if len({location.id for location in self.locations}) != len(self.locations):
+            raise ValueError("location ids must be unique within a calendar")
+        return self
+
+
+class AppointmentQuestion(QuestionBase):
+    """Offers the next free slots of a calendar as options, pages on with "other times", and
+    understands a typed wish ("tomorrow after 5"); the answer is the booked slot."""
+
+    type: Literal["appointment"]
+    calendar: Identifier = Field(description="the id of one of the script's calendars")
+    offer: int = Field(default=3, ge=1, le=8, description="slots offered at a time")
+    location_prompt: LocalizedText | None = Field(
+        default=None, description="asks for the place first when the calendar has several"
+    )
+
+
 class HandoffStep(QuestionBase):
     """Not a question: says `prompt`, then hands the conversation to a rep.
 
@@ -233,6 +341,7 @@ Question = Annotated[
     | YesNoQuestion
     | ConsentQuestion
     | DateQuestion
+    | AppointmentQuestion
     | HandoffStep,
     Field(discriminator="type"),
 ]
@@ -283,6 +392,8 @@ class KeywordSettings(Model):
     restart: dict[Language, list[str]] = Field(default_factory=dict)
     help: dict[Language, list[str]] = Field(default_factory=dict)
     opt_out: dict[Language, list[str]] = Field(default_factory=dict)
+    reschedule: dict[Language, list[str]] = Field(default_factory=dict)
+    cancel_appointment: dict[Language, list[str]] = Field(default_factory=dict)
 
 
 class ReminderSettings(Model):
@@ -342,6 +453,9 @@ class Script(Model):
     outcomes: list[Outcome] = Field(min_length=1)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
+    calendars: list[CalendarSpec] = Field(
+        default_factory=list, description="bookable calendars, for `appointment` questions"
+    )
     reminders: ReminderSettings | None = None
     expiry: ExpirySettings | None = None
     first_contact: FirstContact | None = None
@@ -357,6 +471,23 @@ class Script(Model):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
+
+    @model_validator(mode="after")
+    def _calendars_exist(self) -> Script:
+        ids = [calendar.id for calendar in self.calendars]
+        if len(set(ids)) != len(ids):
+            raise ValueError("calendar ids must be unique")
+        booking = [q for q in self.questions if isinstance(q, AppointmentQuestion)]
+        # One booking per conversation: "reschedule" and "cancel appointment" need no "which?".
+        if len(booking) > 1:
+            raise ValueError("a script may have one appointment question")
+        for question in booking:
+            if question.calendar not in ids:
+                raise ValueError(
+                    f"question {question.id!r} books calendar {question.calendar!r}, "
+                    "which `calendars` does not define"
+                )
+        return self
 
     @property
     def default_language(self) -> str:

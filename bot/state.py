@@ -46,6 +46,7 @@ class ConversationState:
     turns: int = 0
     awaiting_callback: bool = False  # no rep came in time: the next message is a call-back time
     rule_fired: bool = False  # the script's handoff rule hands over once a conversation
+    appointment: Mapping[str, JSONValue] = field(default_factory=dict)  # bot/appointments.py
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -59,6 +60,7 @@ class ConversationState:
             values["status"] = Status(values.get("status", Status.ACTIVE))
             values["lead"] = dict(values.get("lead", {}))
             values["answers"] = dict(values.get("answers", {}))
+            values["appointment"] = dict(values.get("appointment", {}))
             return cls(**values)
         except (TypeError, ValueError) as error:
             raise StateError(f"not a conversation state: {error}") from None

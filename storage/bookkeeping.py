@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
+from bot.inbound import APPOINTMENT_TIMERS
 from bot.privacy import hashed_address
 from bot.records import DueTimer, Receipt
 from bot.suppression import PHONE_CHANNELS  # their chat id is the prospect's number
@@ -103,7 +104,13 @@ class SqlTimers:
         )
 
     def cancel_all(self, conversation_id: int) -> None:
-        self._connection.execute(delete(T).where(T.c.conversation_id == conversation_id))
+        # Silence timers only: an appointment's reminders stay until it is moved or cancelled.
+        self._connection.execute(
+            delete(T).where(
+                T.c.conversation_id == conversation_id,
+                T.c.kind.not_in([kind.value for kind in APPOINTMENT_TIMERS]),
+            )
+        )
 
     def claim_due(
         self, now: datetime, limit: int, lease: timedelta, kinds: Sequence[str]

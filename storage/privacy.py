@@ -4,12 +4,14 @@ An erased lead stays as an anonymous row (source, script, campaign ids, timestam
 score) so that funnel counts still add up; everything that names or reaches the person goes:
 its form fields, answers, phone and email, its conversations with their transcripts, timers and
 reps' threads, the outbox rows that would write to them or about them, its audit details and
-CRM event bodies, the words of its consents (their versions and times stay). An opt-out is a
-must-not-contact record and is kept, as a SHA-256 of the address (bot.privacy.hashed_address),
-which still matches.
+CRM event bodies, the words of its consents (their versions and times stay). Its bookings still
+to come are cancelled, their seats freed; booking rows stay, anonymous, for the funnel. An
+opt-out is a must-not-contact record and is kept, as a SHA-256 of the address
+(bot.privacy.hashed_address), which still matches.
 
 Each table's part is one function in ERASERS and EXPORTERS (the CRM's events and deliveries:
-`_erase_crm`, `_export_crm`): a new table that holds personal data adds its own pair there.
+`_erase_crm`, `_export_crm`): a new table that holds personal data adds its own pair there
+(appointments' eraser needs the time, so `erase` calls it after the others).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from storage.crm_admin import erase_crm_data
 from storage.db import Database
 from storage.errors import StorageError
 from storage.tables import (
+    AppointmentRow,
     AuditRow,
     ConsentRow,
     ConversationRow,
@@ -68,6 +71,7 @@ THREADS: Table = RepThreadRow.__table__  # type: ignore[attr-defined]
 GROUP_MESSAGES: Table = RepGroupMessageRow.__table__  # type: ignore[attr-defined]
 CRM_EVENTS: Table = CrmEventRow.__table__  # type: ignore[attr-defined]
 CRM_DELIVERIES: Table = CrmDeliveryRow.__table__  # type: ignore[attr-defined]
+APPOINTMENTS: Table = AppointmentRow.__table__  # type: ignore[attr-defined]
 
 WEB_CHAT = "web"  # webhooks.webchat.CHANNEL: its receipts are "<conversation id>:<client id>"
 ERASED = "erased"  # the audit line's action
@@ -211,7 +215,28 @@ async def _export_crm(connection: AsyncConnection, person: Person) -> Any:
     }
 
 
+async def _export_appointments(connection: AsyncConnection, person: Person) -> Any:
+    query = select(APPOINTMENTS).where(APPOINTMENTS.c.lead_id == person.lead_id)
+    return _rows(await connection.execute(query.order_by(APPOINTMENTS.c.id)))
+
+
 # -- erasure -----------------------------------------------------------------------------------
+
+
+async def _erase_appointments(
+    connection: AsyncConnection, person: Person, now: datetime
+) -> dict[str, int]:
+    """Bookings still to come are cancelled and give their seats back (nobody is coming, and
+    nobody could be told); every booking keeps its anonymous row (slot, status, times) for
+    the funnel, without its conversation. Runs after the conversations are gone."""
+    mine = APPOINTMENTS.c.lead_id == person.lead_id
+    freed = await connection.execute(
+        update(APPOINTMENTS)
+        .where(mine, APPOINTMENTS.c.status == "booked", APPOINTMENTS.c.starts_at > now)
+        .values(status="cancelled", seat=None, cancelled_at=now, cancelled_by="erased")
+    )
+    await connection.execute(update(APPOINTMENTS).where(mine).values(conversation_id=None))
+    return {"appointments_cancelled": int(freed.rowcount)}
 
 
 async def _erase_outbox(connection: AsyncConnection, person: Person) -> dict[str, int]:
@@ -317,6 +342,7 @@ EXPORTERS: tuple[tuple[str, Exporter], ...] = (
     ("audit_log", _export_audit),
     ("suppressions", _export_suppressions),
     ("crm", _export_crm),
+    ("appointments", _export_appointments),
 )
 
 
@@ -392,6 +418,7 @@ class SqlPrivacy:
             removed: dict[str, int] = {}
             for eraser in ERASERS:
                 removed.update(await eraser(connection, person))
+            removed.update(await _erase_appointments(connection, person, now))
             await _erase_lead(connection, person, now)
             erasure = Erasure(lead_id, False, removed, person.conversation_ids)
             detail = erasure.summary() or None

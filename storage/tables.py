@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
@@ -28,6 +28,8 @@ class LeadRow(SQLModel, table=True):
         UniqueConstraint("source", "external_id", name="uq_leads_source_external_id"),
         Index("ix_leads_submitted_at", "submitted_at"),
         Index("ix_leads_phone", "phone"),
+        # The funnel's refresh finds what changed since its last run (storage/analytics_refresh.py).
+        Index("ix_leads_updated_at", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -70,6 +72,7 @@ class ConversationRow(SQLModel, table=True):
         UniqueConstraint(
             "lead_id", "channel", "channel_user_id", name="uq_conversations_lead_chat"
         ),
+        Index("ix_conversations_updated_at", "updated_at"),  # the funnel's refresh
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -190,6 +193,36 @@ class TimerRow(SQLModel, table=True):
     seq: int
     due_at: datetime = Field(sa_type=UTCDateTime)
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AppointmentRow(SQLModel, table=True):
+    """Bookings of calendar slots (storage/appointments.py). A booking holds a seat, and no two
+    hold the same seat of a slot: capacity is the database's to enforce, across workers. A
+    cancelled booking keeps its row (the funnel counts it) and gives its seat back (NULL)."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        UniqueConstraint("calendar", "location", "starts_at", "seat", name="uq_appointments_seat"),
+        Index("ix_appointments_calendar_starts_at", "calendar", "starts_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="leads.id", index=True, ondelete="CASCADE")
+    conversation_id: int | None = Field(
+        default=None, foreign_key="conversations.id", index=True, ondelete="SET NULL"
+    )
+    script_id: str = Field(max_length=64)
+    question_id: str = Field(max_length=48)
+    calendar: str = Field(max_length=48)
+    location: str = Field(max_length=48)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    seat: int | None = None
+    status: str = Field(max_length=16)  # booked, cancelled
+    booked_by: str = Field(max_length=16)  # prospect, rep
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_by: str | None = Field(default=None, max_length=16)  # prospect, rep, erased
 
 
 class RepRow(SQLModel, table=True):
@@ -369,3 +402,82 @@ class CrmDeliveryRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FunnelDayRow(SQLModel, table=True):
+    """The funnel summed per day of submission (UTC) and attribution: what the dashboard reads,
+    kept current by storage/analytics_refresh.py. Missing attribution is ''. `speed_0..8` count
+    leads by seconds from the form to the first bot message (bot.funnel.SPEED_BOUNDS)."""
+
+    __tablename__ = "funnel_days"
+
+    day: date = Field(primary_key=True)
+    source: str = Field(primary_key=True, sa_type=Text)
+    campaign: str = Field(primary_key=True, sa_type=Text)
+    adgroup: str = Field(primary_key=True, sa_type=Text)
+    ad: str = Field(primary_key=True, sa_type=Text)
+    form: str = Field(primary_key=True, sa_type=Text)
+    script: str = Field(primary_key=True, sa_type=Text)
+    channel: str = Field(primary_key=True, sa_type=Text)
+    submitted: int = 0
+    reached: int = 0
+    started: int = 0
+    completed: int = 0
+    qualified: int = 0
+    handed_off: int = 0
+    booked: int = 0
+    reminded: int = 0
+    came_back: int = 0
+    speed_0: int = 0
+    speed_1: int = 0
+    speed_2: int = 0
+    speed_3: int = 0
+    speed_4: int = 0
+    speed_5: int = 0
+    speed_6: int = 0
+    speed_7: int = 0
+    speed_8: int = 0
+
+
+class FunnelQuestionDayRow(SQLModel, table=True):
+    """Per question and day: conversations that were asked it, answered it, or went silent at
+    it; `answer_0..11` count answers by seconds taken (bot.funnel.ANSWER_BOUNDS)."""
+
+    __tablename__ = "funnel_question_days"
+
+    day: date = Field(primary_key=True)
+    source: str = Field(primary_key=True, sa_type=Text)
+    campaign: str = Field(primary_key=True, sa_type=Text)
+    adgroup: str = Field(primary_key=True, sa_type=Text)
+    ad: str = Field(primary_key=True, sa_type=Text)
+    form: str = Field(primary_key=True, sa_type=Text)
+    script: str = Field(primary_key=True, sa_type=Text)
+    channel: str = Field(primary_key=True, sa_type=Text)
+    question: str = Field(primary_key=True, max_length=48)
+    asked: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    answer_0: int = 0
+    answer_1: int = 0
+    answer_2: int = 0
+    answer_3: int = 0
+    answer_4: int = 0
+    answer_5: int = 0
+    answer_6: int = 0
+    answer_7: int = 0
+    answer_8: int = 0
+    answer_9: int = 0
+    answer_10: int = 0
+    answer_11: int = 0
+
+
+class AnalyticsMarkRow(SQLModel, table=True):
+    """How far the funnel's summary has read: the newest change it saw (leads' and
+    conversations' `updated_at`, appointments' `created_at`). Its row is locked while a refresh
+    runs, so two workers never rebuild the same days at once."""
+
+    __tablename__ = "analytics_marks"
+
+    name: str = Field(primary_key=True, max_length=32)
+    mark: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refreshed_at: datetime = Field(sa_type=UTCDateTime)

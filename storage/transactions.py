@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from storage.appointments import SqlAppointments
 from storage.bookkeeping import (
     SqlAudit,
     SqlReceipts,
@@ -49,6 +50,7 @@ class SqlTransaction:
         self.timers = SqlTimers(connection)
         self.scripts = SqlScriptVersions(connection)
         self.crm = SqlCrm(connection)
+        self.appointments = SqlAppointments(connection)
 
 
 class SqlStorage:

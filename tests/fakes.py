@@ -16,11 +16,14 @@ from bot.errors import (
     DeliveryError,
     ReferenceTakenError,
 )
+from bot.inbound import APPOINTMENT_TIMERS
 from bot.records import (
+    Appointment,
     Conversation,
     DeliveryTarget,
     DueTimer,
     Lead,
+    NewAppointment,
     NewLead,
     OutboxItem,
     Receipt,
@@ -49,6 +52,7 @@ class MemoryData:
     abandoned: dict[int, tuple[str | None, datetime]] = field(default_factory=dict)
     next_timer_id: int = 0
     crm: MemoryCrmData = field(default_factory=MemoryCrmData)
+    appointments: dict[int, Appointment] = field(default_factory=dict)
 
 
 class _Leads:
@@ -460,7 +464,91 @@ class _Timers:
         ]
 
     def cancel_all(self, conversation_id: int) -> None:
-        self.data.timers = [t for t in self.data.timers if t["conversation_id"] != conversation_id]
+        self.data.timers = [
+            t
+            for t in self.data.timers
+            if t["conversation_id"] != conversation_id or t["kind"] in APPOINTMENT_TIMERS
+        ]
+
+
+class _Appointments:
+    """Seats as storage/appointments.py holds them: unique per (calendar, place, start)."""
+
+    def __init__(self, data: MemoryData) -> None:
+        self.data = data
+
+    def seats_taken(
+        self, calendars: Sequence[str], since: datetime, until: datetime
+    ) -> dict[tuple[str, str, datetime], int]:
+        taken: dict[tuple[str, str, datetime], int] = {}
+        for row in self.data.appointments.values():
+            if row.calendar in calendars and since <= row.starts_at < until and row.seat:
+                key = (row.calendar, row.location, row.starts_at)
+                taken[key] = taken.get(key, 0) + 1
+        return taken
+
+    def book(self, new: NewAppointment, capacity: int, now: datetime) -> Appointment | None:
+        held = {
+            row.seat
+            for row in self.data.appointments.values()
+            if (row.calendar, row.location, row.starts_at)
+            == (new.calendar, new.location, new.starts_at)
+        }
+        seat = next((n for n in range(1, capacity + 1) if n not in held), None)
+        if seat is None:
+            return None
+        appointment = Appointment(
+            len(self.data.appointments) + 1,
+            new.lead_id,
+            new.conversation_id,
+            new.script_id,
+            new.question_id,
+            new.calendar,
+            new.location,
+            new.starts_at,
+            new.ends_at,
+            "booked",
+            seat,
+            new.booked_by,
+            now,
+        )
+        self.data.appointments[appointment.id] = appointment
+        return appointment
+
+    def cancel_booked(
+        self, conversation_id: int, *, by: str, now: datetime, keep: int | None = None
+    ) -> list[Appointment]:
+        cancelled = []
+        for row in list(self.data.appointments.values()):
+            if row.conversation_id == conversation_id and row.status == "booked" and row.id != keep:
+                gone = replace(
+                    row, status="cancelled", seat=None, cancelled_at=now, cancelled_by=by
+                )
+                self.data.appointments[row.id] = gone
+                cancelled.append(gone)
+        return cancelled
+
+    def get(self, appointment_id: int) -> Appointment | None:
+        return self.data.appointments.get(appointment_id)
+
+    def between(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        calendar: str | None = None,
+        location: str | None = None,
+        booked_only: bool = False,
+    ) -> list[Appointment]:
+        found = [
+            row
+            for row in self.data.appointments.values()
+            if since <= row.starts_at < until
+            and calendar in (None, row.calendar)
+            and location in (None, row.location)
+            and (row.status == "booked" or not booked_only)
+        ]
+        return sorted(found, key=lambda row: (row.starts_at, row.location, row.id))
 
 
 class _Scripts:
@@ -486,6 +574,7 @@ class MemoryTransaction:
         self.timers = _Timers(data)
         self.scripts = _Scripts(data)
         self.crm = MemoryCrm(data.crm, lambda lead_id: _lead_view(data, lead_id))
+        self.appointments = _Appointments(data)
 
 
 def _lead_view(data: MemoryData, lead_id: int) -> LeadView | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def test_graph_of_a_broken_script_exits_1(runner: CliRunner, tmp_path: Path) -> 
 
 
 def test_chat_plays_piped_lines_and_prints_the_lead(runner: CliRunner) -> None:
-    replies = "1\nthis month\nno\n30k\nnext saturday at 11am\nyes\n"
+    # 30k, the first showroom, a wish for a time, the first slot offered for it, the phone.
+    replies = "1\nthis month\nno\n30k\n1\nsaturday at 11am\n1\nyes\n"
     result = runner.invoke(
         main,
         ["chat", str(CAR), "--prefill", "first_name=Ana", "--prefill", "phone=612345678"],
@@ -136,6 +138,8 @@ def test_chat_plays_piped_lines_and_prints_the_lead(runner: CliRunner) -> None:
     assert "     1. SUV X" in out
     assert "you: 30k" in out
     assert "  budget: 30,000" in out
+    assert "bot: You're booked: " in out
+    assert re.search(r"^  visit: .+, Downtown showroom \(Calle Mayor 1, Madrid\)$", out, re.M)
     assert "  outcome: booked (score 60)" in out
     assert "    - budget of 20k or more: +20" in out
 

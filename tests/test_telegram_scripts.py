@@ -1,9 +1,10 @@
 """Every example script, played to the end on Telegram: from /start to a stored lead, with
-buttons, typed answers, invalid answers, a shared contact and a rep who hands back."""
+buttons, typed answers, invalid answers, a shared contact and a rep who hands back; the car test
+drive and the campus visit end with a booked appointment and its calendar link."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ import pytest
 
 from bot.inbound import ReturnedFromRep
 from bot.records import Submission
+from tests.bookings import bookable_day, slot_of, stored_booking
 from tests.fake_telegram import Harness, open_harness
 from webhooks.keys import CONVERSATIONS, INTAKE
 
@@ -56,27 +58,43 @@ async def test_car_test_drive_from_the_hosted_form_to_a_booking(tg: Harness) -> 
     await ana.say("yes")
     await ana.expect("Roughly what budget")
     await ana.say("about 30k")
+    await ana.expect("Which showroom would you like to visit?")
+    assert ana.last().buttons == [
+        ("Downtown showroom", "place:centro"),
+        ("North showroom", "place:norte"),
+    ]
+    await ana.tap("place:centro")
     await ana.expect("When would you like to come for the test drive?")
-    visit = day_ahead("Europe/Madrid", 2, range(6))
-    await ana.say(f"{visit:%d %B} at 11am")
+    first = [value for _, value in ana.last().buttons]
+    assert first[-2:] == ["more", "place"]  # "Other times", "Another place"
+    assert [slot_of(value)[0] for value in first[:-2]] == ["centro"] * 3
+    await ana.tap("more")
+    await ana.expect("When would you like to come for the test drive?")
+    later = [value for _, value in ana.last().buttons][:-2]
+    assert slot_of(later[0])[1] > slot_of(first[-3])[1]  # the page after the first
+    await ana.tap(later[0])
+    confirmation = (await ana.expect("You're booked: "))[-1].text
+    assert "Downtown showroom (Calle Mayor 1, Madrid)" in confirmation
     await ana.expect("Shall we call you on +34 612 34 56 78 if anything changes?")
     await ana.tap("yes")
-    await ana.expect(f"You're booked for {visit.isoformat()} at 11:00")
+    await ana.expect("All set, Ana! Your car will be ready and waiting.")
 
     lead = await tg.chat_lead(101)
     assert lead.outcome == "booked"
-    assert lead.answers == {
+    visit = await stored_booking(tg.client, lead, confirmation)
+    assert (visit.location, visit.starts_at) == slot_of(later[0])
+    assert visit.ends_at - visit.starts_at == timedelta(minutes=45)
+    assert {key: value for key, value in lead.answers.items() if key != "visit"} == {
         "model": "suv_x",
         "timeline": "now",
         "trade_in": True,
         "budget": 30000,
-        "visit": f"{visit.isoformat()}T11:00:00{_offset('Europe/Madrid', visit)}",
         "phone": "+34612345678",
     }
     assert lead.score == 65
     # Each tapped keyboard was taken away; every tap was answered.
-    assert len(tg.fake.calls_to("answerCallbackQuery")) == 3
-    assert len(tg.fake.calls_to("editMessageReplyMarkup")) == 3
+    assert len(tg.fake.calls_to("answerCallbackQuery")) == 6
+    assert len(tg.fake.calls_to("editMessageReplyMarkup")) == 6
 
 
 async def test_campus_visit_with_invalid_answers_retried(tg: Harness) -> None:
@@ -93,24 +111,31 @@ async def test_campus_visit_with_invalid_answers_retried(tg: Harness) -> None:
     await maya.expect("When would you like to start?")
     await maya.tap("sep_2026")
     await maya.expect("Which day would you like to visit?")
-    sunday = day_ahead("Europe/Lisbon", 2, range(6, 7))
-    await maya.say(f"{sunday:%d %B}")
-    await maya.expect("Campus tours run Monday to Friday. Which weekday suits you?")
-    visit = day_ahead("Europe/Lisbon", 2)
-    await maya.say(f"{visit:%d %B}")
+    await maya.say("maybe")
+    await maya.expect("Please pick one of the tours, or tell me a weekday that suits you")
+    visit = bookable_day("campus_visit.yaml", 2)
+    await maya.say(f"{visit:%d %B} in the afternoon")
+    await maya.expect("Here's what we have then:")
+    [(_, tour), (_, more)] = maya.last().buttons  # the one afternoon tour that day
+    assert more == "more"
+    await maya.tap(tour)
+    confirmation = (await maya.expect("You're booked: "))[-1].text
     await maya.expect("Will a parent or guardian be coming with you?")
     await maya.tap("yes")
     await maya.expect("Last one: may we email you")
     await maya.say("yes please")
-    await maya.expect(f"You're booked for a campus tour on {visit:%d/%m} at 11:00")
+    await maya.expect("Your place on the campus tour is saved, and there's room for your family")
 
     lead = await tg.chat_lead(102)
     assert lead.outcome == "visit_booked"
-    assert lead.answers == {
+    booked = await stored_booking(tg.client, lead, confirmation)
+    tour_time = datetime.combine(visit, time(15), ZoneInfo("Europe/Lisbon"))
+    assert (booked.calendar, booked.location) == ("campus_tour", "main_entrance")
+    assert booked.starts_at == tour_time.astimezone(UTC)
+    assert {key: value for key, value in lead.answers.items() if key != "visit"} == {
         "level": "bachelor",
         "programme": "computing",
         "start": "sep_2026",
-        "visit_day": visit.isoformat(),
         "parents": True,
         "updates": True,
     }
@@ -209,8 +234,3 @@ async def test_recruiting_from_a_campaign_link_with_the_number_shared_by_button(
         "chat_first": False,
         "phone": "+447911123456",
     }
-
-
-def _offset(zone: str, day: date) -> str:
-    offset = datetime(day.year, day.month, day.day, 11, tzinfo=ZoneInfo(zone)).strftime("%z")
-    return f"{offset[:3]}:{offset[3:]}"

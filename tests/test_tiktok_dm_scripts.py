@@ -1,6 +1,7 @@
 """Every example script, played to the end over TikTok Direct Messages against the fake API:
 from a tiktok.me link carrying the lead's token to a completed lead, choices answered by a
-button card's tap where the question fits one, else by number and by words."""
+button card's tap where the question fits one, else by number and by words. The car test drive
+and the campus visit end with a booked appointment."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import yaml
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
+from tests.bookings import bookable_day, stored_booking
 from tests.fake_tiktok import USERNAME, Call, Harness, TikTokUser, running
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "scripts"
@@ -37,19 +39,29 @@ class Pick:
     label: str
 
 
-Reply = str | Pick | Callable[[], str]
+@dataclass(frozen=True)
+class Nth:
+    """Choose the option shown at this place (1 = the first): an appointment's slots, whose
+    labels depend on today's date. By the card's button, else by its number."""
+
+    number: int
+
+
+Reply = str | Pick | Nth | Callable[[], str]
 
 
 @dataclass(frozen=True)
 class Play:
     """A way through one script: the lead's form fields, what the bot asks and what the
-    prospect answers, the bot's last words, and what the lead holds at the end."""
+    prospect answers, the bot's last words, what the lead holds at the end, and where the
+    appointment it booked is (None: the script books none)."""
 
     fields: dict[str, str]
     steps: list[tuple[str, Reply]]
     last_words: str
     outcome: str
     answers: dict[str, Any]
+    booked_at: str | None = None
 
 
 PLAYS: dict[str, Play] = {
@@ -60,15 +72,15 @@ PLAYS: dict[str, Play] = {
             ("When are you planning to buy?", Pick("This month")),
             ("Do you have a car to trade in?", Pick("Yes")),
             ("Roughly what budget", "about 30k"),
-            (
-                "When would you like to come for the test drive?",
-                lambda: f"{day_ahead('Europe/Madrid', 2, range(6)):%d %B} at 11am",
-            ),
+            ("Which showroom would you like to visit?", Pick("North showroom")),
+            ("When would you like to come for the test drive?", Pick("Other times")),
+            ("When would you like to come for the test drive?", Nth(1)),
             ("Shall we call you on +34 612 34 56 78 if anything changes?", Pick("Yes")),
         ],
-        "You're booked for",
+        "All set, Ana! Your car will be ready and waiting.",
         "booked",
         {"model": "suv_x", "timeline": "now", "trade_in": True, "phone": "+34612345678"},
+        booked_at="norte",
     ),
     "campus-visit": Play(
         {"first_name": "Maya", "email": "maya@example.com"},
@@ -78,14 +90,16 @@ PLAYS: dict[str, Play] = {
             ("When would you like to start?", Pick("September 2026")),
             (
                 "Which day would you like to visit?",
-                lambda: f"{day_ahead('Europe/Lisbon', 2):%d %B}",
+                lambda: f"{bookable_day('campus_visit.yaml', 2):%d %B} in the afternoon",
             ),
+            ("Here's what we have then:", Nth(1)),
             ("Will a parent or guardian be coming with you?", Pick("Yes")),
             ("Last one: may we email you", "yes please"),
         ],
-        "You're booked for a campus tour",
+        "Your place on the campus tour is saved, and there's room for your family too.",
         "visit_booked",
         {"level": "bachelor", "programme": "computing", "start": "sep_2026", "updates": True},
+        booked_at="main_entrance",
     ),
     "retail-sample": Play(
         {"first_name": "Chloe", "email": "chloe@example.com"},
@@ -153,6 +167,13 @@ def choice_number(message: Call, label: str) -> int:
 
 async def reply(user: TikTokUser, question: Call, answer: Reply, by_number: bool) -> str:
     """Answer `question`; how it was answered: "tap", "number", "words" or "typed"."""
+    if isinstance(answer, Nth):
+        if question.buttons:
+            await user.tap(question.buttons[answer.number - 1][0], question)
+            return "tap"
+        assert f"\n{answer.number}. " in question.text, question.text
+        await user.say(str(answer.number))
+        return "number"
     if isinstance(answer, Pick):
         if question.buttons:
             [value] = [value for value, title in question.buttons if title == answer.label]
@@ -183,6 +204,10 @@ async def play(tt: Harness, script: str, token: str) -> tuple[Any, list[str]]:
     lead = await tt.chat_lead(user.conversation)
     assert lead.outcome == plan.outcome
     assert {key: lead.answers.get(key) for key in plan.answers} == plan.answers
+    if plan.booked_at is not None:
+        [confirmation] = [c.text for c in tt.fake.sent() if "You're booked: " in c.text]
+        appointment = await stored_booking(tt.client, lead, confirmation)
+        assert appointment.location == plan.booked_at
     return lead, ways
 
 
@@ -241,13 +266,14 @@ async def test_car_test_drive_from_the_hosted_form_through_tiktok(
         fields = PLAYS["car-test-drive"].fields
         token = await tiktok_link(tt, "car-test-drive", fields)
         lead, ways = await play(tt, "car-test-drive", token)
-        assert ways == ["number", "tap", "tap", "typed", "typed", "words"]
+        assert ways == ["number", "tap", "tap", "typed", "tap", "words", "number", "words"]
         assert lead.score == 65
         assert len(await tt.leads()) == 1
         cards = [call for call in tt.fake.sent() if call.buttons]
         assert [card.text for card in cards] == [
             "When are you planning to buy?",
             "Do you have a car to trade in?",
+            "Which showroom would you like to visit?",
         ]
         transcript = [(m.author, m.text) for m in await tt.messages()]
         assert ("prospect", "1") in transcript  # SUV X, by its number

@@ -1,13 +1,14 @@
 """Every example script, played to the end over SMS and over WhatsApp against the fake Twilio:
 from a first message with the lead's reference code to a completed lead, choices answered by
-number and by words, and on WhatsApp by quick-reply buttons where the script names them."""
+number and by words, and on WhatsApp by quick-reply buttons where the script names them. The car
+test drive and the campus visit end with a booked appointment on both channels."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ import yaml
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from bot.records import Submission
+from tests.bookings import bookable_day, stored_booking
 from tests.fake_twilio import Call, Harness, Texter, running
 from webhooks.keys import INTAKE
 
@@ -39,19 +41,29 @@ class Pick:
     label: str
 
 
-Reply = str | Pick | Callable[[], str]
+@dataclass(frozen=True)
+class Nth:
+    """Choose the option shown at this place (1 = the first): an appointment's slots, whose
+    labels depend on today's date. By its button, else by its number."""
+
+    number: int
+
+
+Reply = str | Pick | Nth | Callable[[], str]
 
 
 @dataclass(frozen=True)
 class Play:
     """A way through one script: the lead's form fields, what the bot asks and what the
-    prospect answers, the bot's last words, and what the lead holds at the end."""
+    prospect answers, the bot's last words, what the lead holds at the end, and where the
+    appointment it booked is (None: the script books none)."""
 
     fields: dict[str, str]
     steps: list[tuple[str, Reply]]
     last_words: str
     outcome: str
     answers: dict[str, Any]
+    booked_at: str | None = None
 
 
 PLAYS: dict[str, Play] = {
@@ -62,15 +74,15 @@ PLAYS: dict[str, Play] = {
             ("When are you planning to buy?", Pick("This month")),
             ("Do you have a car to trade in?", "yes"),
             ("Roughly what budget", "about 30k"),
-            (
-                "When would you like to come for the test drive?",
-                lambda: f"{day_ahead('Europe/Madrid', 2, range(6)):%d %B} at 11am",
-            ),
+            ("Which showroom would you like to visit?", Pick("North showroom")),
+            ("When would you like to come for the test drive?", Pick("Other times")),
+            ("When would you like to come for the test drive?", Nth(1)),
             ("Shall we call you on +34 612 34 56 78 if anything changes?", Pick("Yes")),
         ],
-        "You're booked for",
+        "All set, Ana! Your car will be ready and waiting.",
         "booked",
         {"model": "suv_x", "timeline": "now", "trade_in": True, "phone": "+34612345678"},
+        booked_at="norte",
     ),
     "campus-visit": Play(
         {"first_name": "Maya", "email": "maya@example.com"},
@@ -80,14 +92,16 @@ PLAYS: dict[str, Play] = {
             ("When would you like to start?", Pick("September 2026")),
             (
                 "Which day would you like to visit?",
-                lambda: f"{day_ahead('Europe/Lisbon', 2):%d %B}",
+                lambda: f"{bookable_day('campus_visit.yaml', 2):%d %B} in the afternoon",
             ),
+            ("Here's what we have then:", Nth(1)),
             ("Will a parent or guardian be coming with you?", Pick("Yes")),
             ("Last one: may we email you", "yes please"),
         ],
-        "You're booked for a campus tour",
+        "Your place on the campus tour is saved, and there's room for your family too.",
         "visit_booked",
         {"level": "bachelor", "programme": "computing", "start": "sep_2026", "updates": True},
+        booked_at="main_entrance",
     ),
     "retail-sample": Play(
         {"first_name": "Chloe", "email": "chloe@example.com"},
@@ -154,7 +168,13 @@ def choice_number(message: Call, label: str) -> int:
 
 
 async def reply(texter: Texter, question: Call, answer: Reply, by_number: bool) -> None:
-    if isinstance(answer, Pick):
+    if isinstance(answer, Nth):
+        if question.buttons:
+            await texter.tap(question.buttons[answer.number - 1][0], question)
+        else:
+            assert f"\n{answer.number}. " in question.text, question.text
+            await texter.say(str(answer.number))
+    elif isinstance(answer, Pick):
         if question.buttons:
             [value] = [value for value, title in question.buttons if title == answer.label]
             await texter.tap(value, question)
@@ -183,6 +203,10 @@ async def play(tw: Harness, script: str, channel: str, first_message: str) -> An
     lead = await tw.chat_lead(NUMBER, channel)
     assert lead.outcome == plan.outcome
     assert {key: lead.answers.get(key) for key in plan.answers} == plan.answers
+    if plan.booked_at is not None:
+        [confirmation] = [text for text in tw.fake.texts(NUMBER) if "You're booked: " in text]
+        appointment = await stored_booking(tw.client, lead, confirmation)
+        assert appointment.location == plan.booked_at
     return lead
 
 
@@ -298,17 +322,27 @@ async def test_a_whatsapp_conversation_with_quick_reply_buttons(
         await ana.say("2")
         await ana.expect("Roughly what budget")
         await ana.say("25k")
-        visit = day_ahead("Europe/Madrid", 2, range(6))
+        showroom = (await ana.expect("Which showroom would you like to visit?"))[-1]
+        assert showroom.content_sid is None
+        await ana.say("downtown")
+        visit = bookable_day("car_test_drive.yaml", 2)  # a weekday: open 09:00-19:00
         await ana.expect("When would you like to come for the test drive?")
-        await ana.say(f"{visit:%d %B} at 10am")
+        await ana.say(f"{visit:%d %B} after 5pm")
+        times = (await ana.expect("Here's what we have then:"))[-1]
+        assert times.text.endswith("3. Other times\n4. Another place")  # 17:15 and 18:00
+        await ana.say("2")
+        confirmation = (await ana.expect("You're booked: "))[-1].text
         await ana.expect("Shall we call you on")
         await ana.say("yes")
-        await ana.expect("You're booked for")
+        await ana.expect("All set, Ana!")
         await tw.settled()
 
         lead = await tw.chat_lead(NUMBER, "whatsapp")
         assert lead.outcome == "booked"
         assert (lead.answers["model"], lead.answers["timeline"]) == ("hatch_h", "now")
+        appointment = await stored_booking(tw.client, lead, confirmation)
+        six_pm = datetime.combine(visit, time(18), ZoneInfo("Europe/Madrid"))
+        assert (appointment.location, appointment.starts_at) == ("centro", six_pm.astimezone(UTC))
         # The transcript reads each tap as the option's label; the stale tap left no line.
         said = [m.text for m in await tw.messages(author="prospect")]
         assert said[1:3] == ["Hatchback H", "This month"]

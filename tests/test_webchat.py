@@ -1,4 +1,5 @@
-"""The built-in web chat: from the hosted form to a completed lead, in the browser's shoes."""
+"""The built-in web chat: from the hosted form to a completed lead with a booked test drive, in
+the browser's shoes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from bot.records import NewLead
 from bot.tokens import TokenSigner
 from storage.tables import LeadRow
+from tests.bookings import bookable_day, stored_booking
 from webhooks.app import create_app
 from webhooks.keys import DATABASE, SIGNER, STORAGE
 from webhooks.settings import Settings
@@ -86,17 +88,18 @@ async def bot_after(client: TestClient[Any, Any], token: str, after: int) -> lis
     return [line for line in await lines(client, token, after) if line["author"] == "bot"]
 
 
-def visit_text() -> str:
-    """A time the dealership is open, two or three days ahead in Madrid (never a Sunday)."""
-    day = datetime.now(ZoneInfo("Europe/Madrid")).date() + timedelta(days=2)
-    if day.weekday() == 6:
-        day += timedelta(days=1)
-    return f"{day.isoformat()} 11:00"
+SECOND_OFFERED = "<the second time offered>"  # known once the times are on show
+
+
+def offered_labels(transcript: list[dict[str, Any]], text: str) -> list[str]:
+    [line] = [line for line in transcript if line["text"].startswith(text)]
+    return [option["label"] for option in line["options"]]
 
 
 async def test_a_whole_conversation_from_form_to_completed_lead(
     client: TestClient[Any, Any],
 ) -> None:
+    visit = bookable_day("car_test_drive.yaml", 2)
     token = await form_lead(client)
     chooser = await client.get(f"/r/{token}/web", allow_redirects=False)
     assert chooser.headers["Location"] == f"http://testserver/chat/{token}"
@@ -128,23 +131,36 @@ async def test_a_whole_conversation_from_form_to_completed_lead(
         ({"option": "suv_x", "question_id": "model"}, "When are you planning to buy?"),
         ({"option": "now", "question_id": "timeline"}, "Do you have a car to trade in?"),
         ({"text": "yes"}, "Roughly what budget do you have in mind, in euros?"),
-        ({"text": "about 30k"}, "When would you like to come for the test drive?"),
-        ({"text": visit_text()}, "Shall we call you on +34 612 34 56 78 if anything changes?"),
-        ({"option": "yes", "question_id": "phone"}, "You're booked for "),
+        ({"text": "about 30k"}, "Which showroom would you like to visit?"),
+        ({"option": "place:centro", "question_id": "visit"}, "When would you like to come"),
+        # A weekday, open 09:00-19:00 in 45-minute slots: 10:30, 11:15 and 12:00 are nearest.
+        ({"text": f"{visit:%d %B} at 11am"}, "Here's what we have then:"),
+        ({"option": SECOND_OFFERED, "question_id": "visit"}, "You're booked: "),
+        ({"option": "yes", "question_id": "phone"}, "All set, Ana!"),
     ]
-    for body, expected in replies:
+    offered: list[dict[str, str]] = []
+    for planned, expected in replies:
+        body = dict(planned)
+        if body.get("option") == SECOND_OFFERED:
+            body["option"] = offered[1]["value"]
         response = await say(client, token, **body)
         assert response.status == 202
         assert await response.json() == {"ok": True}
         new = await lines(client, token, last)
         assert new[0]["author"] == "prospect"
-        said = [line["text"] for line in new if line["author"] == "bot"]
-        assert any(text.startswith(expected) for text in said), (body, said)
+        said = [line for line in new if line["author"] == "bot"]
+        assert any(line["text"].startswith(expected) for line in said), (body, said)
+        offered = said[-1]["options"]
         last = new[-1]["id"]
 
     transcript = await lines(client, token)
     tapped = [line["text"] for line in transcript if line["author"] == "prospect"]
     assert tapped[:2] == ["SUV X", "This month"]  # a tapped option reads as its label
+    # The tapped time reads as the booked slot, in full.
+    assert tapped[-2].endswith(", 11:15\u202fAM, Downtown showroom (Calle Mayor 1, Madrid)")
+    assert offered_labels(transcript, "Here's what we have then:")[1].endswith(", 11:15\u202fAM")
+    [confirmation] = [line["text"] for line in transcript if "You're booked: " in line["text"]]
+    assert "Downtown showroom (Calle Mayor 1, Madrid)" in confirmation
 
     lead = await lead_row(client)
     assert lead.outcome == "booked"
@@ -155,8 +171,13 @@ async def test_a_whole_conversation_from_form_to_completed_lead(
     assert lead.answers["timeline"] == "now"
     assert lead.answers["trade_in"] is True
     assert lead.answers["budget"] == 30000
-    assert lead.answers["visit"].startswith(visit_text().replace(" ", "T"))
     assert lead.answers["phone"] == "+34612345678"
+    appointment = await stored_booking(client, lead, confirmation)
+    quarter_past_eleven = datetime.combine(visit, time(11, 15), ZoneInfo("Europe/Madrid"))
+    assert (appointment.location, appointment.starts_at) == (
+        "centro",
+        quarter_past_eleven.astimezone(UTC),
+    )
 
 
 async def test_reopening_the_page_resumes_the_same_conversation(

@@ -14,6 +14,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import make_url
 
+from bot.appointments_links import appointment_link
 from bot.binding import ChatRouter
 from bot.catalog import LoadedScript, ScriptCatalog
 from bot.dispatcher import Dispatcher, RetryPolicy, Sender
@@ -27,7 +28,7 @@ from bot.tokens import TokenSigner
 from storage.db import connect
 from storage.migrate import ensure_current
 from storage.transactions import SqlStorage
-from webhooks import pages, retention, webchat
+from webhooks import appointments_ics, pages, retention, webchat
 from webhooks.channels import telegram, telegram_reps, tiktok_dm, twilio
 from webhooks.channels.telegram_reps_watch import CHANNEL as CHANNEL_REPS
 from webhooks.channels.telegram_reps_watch import RepsWatcher
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(retention.retention_context)  # erases leads past their keeping
     intake.setup(app)
     pages.setup(app)
+    appointments_ics.setup(app)  # GET /a/{token}.ics: a booking's calendar file
     webchat.setup(app)
     telegram.setup(app)
     twilio.setup(app)
@@ -207,6 +209,10 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         on_commit=committed,
         on_turn=lambda channel: count_turn(app, channel),
         on_change=app[CONSOLE_HUB].changed,  # the reps' console shows it live
+        # Booking confirmations carry <public_url>/a/<token>.ics (bot.appointments_links).
+        appointment_links=lambda appointment_id: appointment_link(
+            settings.base_url, app[SIGNER], appointment_id, clock()
+        ),
         # Written with each turn: what the reps' Telegram group must hear of it, and the
         # CRM's events.
         watchers=[

@@ -21,6 +21,7 @@ from webhooks.cli_deliveries import deliveries
 from webhooks.cli_leads import lead
 from webhooks.cli_rep_telegram import link_telegram
 from webhooks.cli_reps import apikey, rep
+from webhooks.cli_stats import forecast_command, stats
 from webhooks.scriptfiles import conversation_test_files, read_script, script_files
 from webhooks.serve import serve
 
@@ -136,6 +137,8 @@ main.add_command(rep)
 main.add_command(apikey)
 main.add_command(deliveries)
 main.add_command(lead)
+main.add_command(stats)
+main.add_command(forecast_command)
 
 
 def _load_or_exit(path: Path) -> CompiledScript:

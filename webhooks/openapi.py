@@ -724,6 +724,31 @@ def _paths() -> Json:
                 },
             }
         },
+        "/a/{token}.ics": {
+            "get": {
+                "operationId": "appointmentCalendarFile",
+                "tags": ["pages"],
+                "summary": "A booked appointment as an iCalendar (RFC 5545) file",
+                "description": "The link a booking's confirmation carries. No login: the signed "
+                "token is the authority. A cancelled booking is STATUS:CANCELLED.",
+                "parameters": [
+                    _param(
+                        "token",
+                        "path",
+                        {"type": "string", "minLength": 1},
+                        "The signed token of an appointment (the link's name without .ics)",
+                    )
+                ],
+                "responses": {
+                    "200": {
+                        "description": "One VEVENT, in UTC",
+                        "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+                        "content": {"text/calendar": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(404, 410),
+                },
+            }
+        },
         "/chat/{token}": {
             "get": {
                 "operationId": "webChat",

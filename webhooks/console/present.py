@@ -50,6 +50,9 @@ ACTION_LABELS = {
     "handed_back": "handed back to the bot",
     "closed": "closed",
     "noted": "added a note",
+    "handoff_requested": "asked for a rep",
+    "appointment_moved": "moved the appointment",
+    "appointment_cancelled": "cancelled the appointment",
 }
 DELIVERY_LABELS = {
     "queued": "queued",

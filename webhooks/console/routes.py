@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from webhooks.console import api, desk_routes, login, privacy_api
+from webhooks.console import (
+    api,
+    appointments,
+    appointments_actions,
+    desk_routes,
+    login,
+    privacy_api,
+    stats,
+)
 from webhooks.console.csrf import csrf_guard
 from webhooks.console.passwords import Passwords
 from webhooks.crm import hooks_api
@@ -36,3 +44,8 @@ def setup(app: web.Application) -> None:
     app.router.add_delete("/api/v1/keys/{id}", api.revoke_key)
     hooks_api.setup(app)  # Zapier REST Hooks and lead polling (CRM delivery)
     privacy_api.setup(app)  # a lead's export and erasure
+    stats.setup(app)  # the dashboard: funnel, forecast, CSV
+    # Bookings per day and place; a rep moves or cancels one (the prospect is told).
+    app.router.add_get(appointments.PAGE, appointments.appointments_page)
+    app.router.add_post(f"{appointments.PAGE}/{{id}}/move", appointments_actions.move)
+    app.router.add_post(f"{appointments.PAGE}/{{id}}/cancel", appointments_actions.cancel)
