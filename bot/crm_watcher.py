@@ -67,6 +67,17 @@ class CrmWatcher:
 
     def __init__(self, routes: CrmRoutes) -> None:
         self._routes = routes
+        # Events written so far, and how many the worker was told of: a commit wakes the
+        # worker only when there is news (a wake costs it a claim transaction).
+        self._recorded = 0
+        self._told = 0
+
+    def take_news(self) -> bool:
+        """Whether events were written since the last call (a rolled-back one counts too:
+        a wake for nothing is harmless, a missed one only waits for the worker's next poll)."""
+        news = self._recorded != self._told
+        self._told = self._recorded
+        return news
 
     def turn_saved(self, tx: Transaction, turn: SavedTurn) -> None:
         events = turn_events(turn.effects)
@@ -92,12 +103,14 @@ class CrmWatcher:
     def rep_acted(self, tx: Transaction, action: RepAction) -> None:
         """A rep's close reaches turn_saved as a Closed effect; nothing else here is an event."""
 
-    def lead_created(self, tx: Transaction, lead_id: int, now: datetime) -> None:
+    def lead_created(self, tx: Transaction, lead_id: int, now: datetime) -> bool:
         if not self._routes.wanted("lead.created"):
-            return
+            return False
         lead = tx.crm.lead_view(lead_id)
-        if lead is not None:
-            self._record(tx, lead, "lead.created", now, None)
+        if lead is None:
+            return False
+        self._record(tx, lead, "lead.created", now, None)
+        return True
 
     def _record(
         self,
@@ -111,5 +124,6 @@ class CrmWatcher:
     ) -> None:
         wanted = self._routes.wanted(event)
         if wanted:
+            self._recorded += 1
             body = event_body(event, lead, now, conversation, appointment)
             tx.crm.record(NewEvent(lead.id, event, now, body), wanted, now)

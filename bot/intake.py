@@ -22,8 +22,9 @@ _REFERENCE_TRIES = 8
 
 
 class LeadWatcher(Protocol):
-    def lead_created(self, tx: Transaction, lead_id: int, now: datetime) -> None:
-        """Called in the lead's transaction, once, when a lead is first stored."""
+    def lead_created(self, tx: Transaction, lead_id: int, now: datetime) -> bool:
+        """Called in the lead's transaction, once, when a lead is first stored. True when it
+        queued work to be sent (then the senders are woken after the commit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,20 +72,20 @@ class IntakeService:
         now = self._clock()
         leads = [self._new_lead(s, script_id or self.script_for(s), now) for s in submissions]
 
-        contacts = 0
+        queued = 0  # first contacts and watchers' work to send: wake the senders for them
 
         def work(tx: Transaction) -> list[tuple[Lead, bool]]:
-            nonlocal contacts
+            nonlocal queued
             stored = [self._add(tx, lead, now) for lead in leads]
             for new, (lead, created) in zip(leads, stored, strict=True):
                 if created:
-                    contacts += self._queue_first_contact(tx, new, lead.id, now)
+                    queued += self._queue_first_contact(tx, new, lead.id, now)
                     for watcher in self._watchers:
-                        watcher.lead_created(tx, lead.id, now)
+                        queued += watcher.lead_created(tx, lead.id, now)
             return stored
 
         stored = await self._storage.run(work)
-        if contacts or (self._watchers and any(created for _, created in stored)):
+        if queued:  # waking them for nothing costs each a claim transaction, per lead
             self._on_commit()
         return [
             AcceptedLead(

@@ -70,5 +70,5 @@ async def _delivery_context(app: web.Application) -> AsyncIterator[None]:
 def wake(app: web.Application) -> None:
     """Events were committed: the worker stops waiting (once it runs)."""
     deliverer = app.get(CRM_DELIVERER)
-    if deliverer is not None:
+    if deliverer is not None and app[CRM_WATCHER].take_news():
         deliverer.wake()
