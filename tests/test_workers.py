@@ -100,6 +100,8 @@ async def test_two_workers_share_conversations_without_losing_or_repeating_a_tur
         served = await start(env, tmp_path, "--workers", "2")
         answered_by: Counter[str] = Counter()
         try:
+            # Both workers up before the load (start() waits for the first to answer only).
+            assert len(await _pids(served.url)) == 2
             connector = aiohttp.TCPConnector(force_close=True, limit=0)
             headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
