@@ -22,6 +22,7 @@ from bot.crm_records import (
     NewEvent,
     Subscription,
 )
+from storage.sql import ignoring_conflict
 from storage.tables import (
     CrmDeliveryRow,
     CrmEventRow,
@@ -163,10 +164,8 @@ class SqlCrm:
             events = sorted(hook.events)
             row = stored.get(hook.name)
             if row is None:
-                dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
                 self._connection.execute(
-                    dialect.insert(SUBS)
-                    .values(
+                    ignoring_conflict(self._connection.dialect.name, SUBS).values(
                         name=hook.name,
                         origin="settings",
                         url=hook.url,
@@ -174,8 +173,7 @@ class SqlCrm:
                         status=ACTIVE,
                         created_at=now,
                         updated_at=now,
-                    )
-                    .on_conflict_do_nothing()  # another worker starting at the same moment
+                    )  # (ignored if another worker starting at the same moment was first)
                 )
                 continue
             changes: dict[str, Any] = {}

@@ -33,7 +33,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.privacy import hashed_address
@@ -41,6 +40,7 @@ from bot.suppression import PHONE_CHANNELS, address_of
 from storage.crm_admin import erase_crm_data
 from storage.db import Database
 from storage.errors import StorageError
+from storage.sql import ignoring_conflict
 from storage.tables import (
     AppointmentRow,
     AuditRow,
@@ -288,7 +288,7 @@ async def _erase_suppressions(connection: AsyncConnection, person: Person) -> di
             "reason": row.reason,
             "created_at": row.created_at,
         }
-        await connection.execute(_insert_ignoring_conflict(connection, X).values(hashed))
+        await connection.execute(ignoring_conflict(connection.dialect.name, X).values(hashed))
     return {"opt_outs_hashed": len(rows)}
 
 
@@ -323,12 +323,6 @@ async def _erase_lead(connection: AsyncConnection, person: Person, now: datetime
             updated_at=now,
         )
     )
-
-
-def _insert_ignoring_conflict(connection: AsyncConnection, table: Table) -> Any:
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 Exporter = Callable[[AsyncConnection, Person], Awaitable[Any]]

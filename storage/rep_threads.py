@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import Database
 from storage.errors import StorageError
+from storage.sql import ignoring_conflict
 from storage.tables import (
     ConversationRow,
     LeadRow,
@@ -92,13 +92,6 @@ class OutboxEntry:
     payload: Mapping[str, Any]
 
 
-def _insert(connection: AsyncConnection, table: Table) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
 def _thread(row: Any) -> Thread:
     return Thread(row.conversation_id, row.chat_id, row.topic_id, row.root_message_id)
 
@@ -113,7 +106,7 @@ async def _queue(connection: AsyncConnection, entry: OutboxEntry, now: datetime)
         "attempts": 0,
         "created_at": now,
     }
-    done = await connection.execute(_insert(connection, O).values(values))
+    done = await connection.execute(ignoring_conflict(connection.dialect.name, O).values(values))
     return bool(done.rowcount)
 
 
@@ -240,7 +233,7 @@ class SqlRepThreads:
         }
         key = and_(T.c.conversation_id == conversation_id, T.c.chat_id == chat_id)
         async with self._database.writing() as connection:
-            await connection.execute(_insert(connection, T).values(values))
+            await connection.execute(ignoring_conflict(connection.dialect.name, T).values(values))
             if topic_id is not None:
                 await connection.execute(
                     update(T).where(key, T.c.topic_id.is_(None)).values(topic_id=topic_id)
@@ -271,7 +264,7 @@ class SqlRepThreads:
             "created_at": now,
         }
         async with self._database.writing() as connection:
-            await connection.execute(_insert(connection, G).values(values))
+            await connection.execute(ignoring_conflict(connection.dialect.name, G).values(values))
             await connection.commit()
 
     async def posted(self, outbox_key: str) -> int | None:
@@ -335,5 +328,5 @@ class SqlRepThreads:
     async def remember(self, channel: str, provider_id: str, now: datetime) -> None:
         values = {"channel": channel, "provider_id": provider_id, "received_at": now}
         async with self._database.writing() as connection:
-            await connection.execute(_insert(connection, X).values(values))
+            await connection.execute(ignoring_conflict(connection.dialect.name, X).values(values))
             await connection.commit()

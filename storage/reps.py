@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, select, update
 
 from storage.db import Database
 from storage.errors import StorageError
+from storage.sql import ignoring_conflict
 from storage.tables import ApiKeyRow, LoginFailureRow, RepRow, RepSessionRow
 
 R = RepRow.__table__  # type: ignore[attr-defined]
@@ -84,13 +83,6 @@ def _key(row: Any) -> ApiKey:
     return ApiKey(row.id, row.name, row.prefix, row.created_by, row.created_at, row.revoked_at)
 
 
-def _insert(connection: AsyncConnection, table: Table) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
 class SqlReps:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -110,7 +102,9 @@ class SqlReps:
             "created_at": now,
         }
         async with self._database.writing() as connection:
-            statement = _insert(connection, R).values(values).returning(R.c.id)
+            statement = (
+                ignoring_conflict(connection.dialect.name, R).values(values).returning(R.c.id)
+            )
             new_id = (await connection.execute(statement)).scalar()
             if new_id is None:
                 raise RepExistsError(f"a rep with the email {email} already exists")
@@ -290,7 +284,7 @@ class SqlReps:
         ordered = sorted(set(keys))
         async with self._database.writing() as connection:
             fresh = [{"key": key, "failures": 0, "last_at": now} for key in ordered]
-            await connection.execute(_insert(connection, F), fresh)
+            await connection.execute(ignoring_conflict(connection.dialect.name, F), fresh)
             query = select(F).where(F.c.key.in_(ordered)).order_by(F.c.key).with_for_update()
             rows = (await connection.execute(query)).all()
             counts = {

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, Table, and_, false, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Table, and_, false, or_, select, update
 
 from storage.db import Database
+from storage.sql import ignoring_conflict
 from storage.tables import LeadRow, MaintenanceLeaseRow
 
 L: Table = LeadRow.__table__  # type: ignore[attr-defined]
@@ -52,7 +51,9 @@ async def take_lease(
     The holder may renew its own lease early."""
     async with database.writing() as connection:
         await connection.execute(
-            _insert(connection).values(name=name, holder=holder, until=now - timedelta(seconds=1))
+            ignoring_conflict(connection.dialect.name, LEASES).values(
+                name=name, holder=holder, until=now - timedelta(seconds=1)
+            )
         )
         taken = await connection.execute(
             update(LEASES)
@@ -61,10 +62,3 @@ async def take_lease(
         )
         await connection.commit()
     return bool(taken.rowcount)
-
-
-def _insert(connection: AsyncConnection) -> Insert:
-    """The lease's row, unless it is there already."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(LEASES).on_conflict_do_nothing()
-    return sqlite.insert(LEASES).on_conflict_do_nothing()

@@ -13,7 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 
-def _ignoring_conflict(dialect: str, table: Table) -> Insert:
+def ignoring_conflict(dialect: str, table: Table) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING, in the dialect named (`connection.dialect.name`)."""
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
@@ -31,7 +32,7 @@ def insert_ignoring_conflict(
     key = (connection.dialect.name, table.name, False)
     statement = _CACHE.get(key)
     if statement is None:
-        statement = _CACHE[key] = _ignoring_conflict(connection.dialect.name, table)
+        statement = _CACHE[key] = ignoring_conflict(connection.dialect.name, table)
     result = connection.execute(statement, dict(values))
     return bool(result.rowcount)
 
@@ -47,7 +48,7 @@ def insert_returning_id(
     key = (connection.dialect.name, table.name, True)
     statement = _CACHE.get(key)
     if statement is None:
-        statement = _ignoring_conflict(connection.dialect.name, table).returning(table.c.id)
+        statement = ignoring_conflict(connection.dialect.name, table).returning(table.c.id)
         _CACHE[key] = statement
     new_id = connection.execute(statement, dict(values)).scalar()
     return int(new_id) if new_id is not None else None
@@ -102,7 +103,7 @@ def _prepared_sqlite_insert(
     if key in _SQLITE_INSERTS:
         return _SQLITE_INSERTS[key]
     dialect = connection.dialect
-    statement = _ignoring_conflict("sqlite", table)
+    statement = ignoring_conflict("sqlite", table)
     compiled = statement.compile(dialect=dialect, column_keys=list(names))
     order = tuple(compiled.positiontup or ())
     prepared = None

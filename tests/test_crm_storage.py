@@ -13,10 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, select
-from sqlmodel import SQLModel
+from sqlalchemy import select
 
 from bot.crm_delivery import CrmDeliverer, CrmRetryPolicy
 from bot.crm_records import ConfiguredHook, NewEvent
@@ -28,6 +25,7 @@ from storage.tables import CrmDeliveryRow, CrmEventRow, CrmSubscriptionRow
 from storage.transactions import SqlStorage
 from tests.conftest import NOW, FakeClock
 from tests.fake_crm import HANG, FakeCrm
+from tests.schema_drift import schema_differences, table_of
 from webhooks.crm.poster import HttpPoster
 
 MINE = {"crm_subscriptions", "crm_sequences", "crm_events", "crm_deliveries"}
@@ -37,29 +35,9 @@ SUBSCRIPTIONS = CrmSubscriptionRow.__table__  # type: ignore[attr-defined]
 SECRET = "crm-secret"
 
 
-def _table_of(diff: Any) -> str | None:
-    if isinstance(diff, list):
-        return _table_of(diff[0])
-    for part in diff[1:]:
-        table = getattr(part, "table", None)
-        if table is not None:
-            return str(table.name)
-        name = getattr(part, "name", None)
-        if isinstance(part, str) and part in MINE:
-            return part
-        if name in MINE:
-            return str(name)
-    return None
-
-
 async def test_migration_0008_creates_exactly_the_tables_of_the_models(database: Database) -> None:
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, SQLModel.metadata))
-
-    async with database.reading() as connection:
-        found = await connection.run_sync(differences)
-    assert [diff for diff in found if _table_of(diff) in MINE] == []
+    found = await schema_differences(database)
+    assert [diff for diff in found if table_of(diff, MINE) in MINE] == []
 
 
 @dataclass

@@ -9,10 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, select
-from sqlmodel import SQLModel
+from sqlalchemy import select
 
 from bot.privacy import consent_version, hashed_address
 from bot.records import NewLead
@@ -22,6 +19,7 @@ from storage.tables import ConsentRow, LeadRow
 from storage.transactions import SqlStorage
 from tests.conftest import NOW
 from tests.privacy_support import OTTO, ZELDA, Held, dump, found_in, hold
+from tests.schema_drift import schema_differences
 
 LEADS = LeadRow.__table__  # type: ignore[attr-defined]
 CONSENTS = ConsentRow.__table__  # type: ignore[attr-defined]
@@ -301,10 +299,5 @@ def _about_mine(diff: Any) -> bool:
 
 
 async def test_migration_0009_matches_the_models(database: Database) -> None:
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, SQLModel.metadata))
-
-    async with database.reading() as connection:
-        found = await connection.run_sync(differences)
+    found = await schema_differences(database)
     assert [diff for diff in found if _about_mine(diff)] == []

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
 
 from storage.db import Database
 from storage.reps import RepExistsError, SqlReps
 from storage.tables import LoginFailureRow, RepRow
 from tests.conftest import NOW
+from tests.schema_drift import schema_differences, table_of
 from webhooks.console.throttle import FORGET_AFTER, wait_after
 
 MINE = {"reps", "rep_sessions", "api_keys", "login_failures"}
@@ -25,30 +22,9 @@ REPS = RepRow.__table__  # type: ignore[attr-defined]
 FAILURES = LoginFailureRow.__table__  # type: ignore[attr-defined]
 
 
-def _table_of(diff: Any) -> str | None:
-    """The table a difference from compare_metadata is about."""
-    if isinstance(diff, list):  # column modifications come as a list of tuples
-        return _table_of(diff[0])
-    for part in diff[1:]:
-        name = getattr(part, "name", None)
-        table = getattr(part, "table", None)
-        if table is not None:
-            return str(table.name)
-        if isinstance(part, str) and part in MINE:
-            return part
-        if name in MINE:
-            return str(name)
-    return None
-
-
 async def test_migration_0004_creates_exactly_the_tables_of_the_models(database: Database) -> None:
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, SQLModel.metadata))
-
-    async with database.reading() as connection:
-        found = await connection.run_sync(differences)
-    assert [diff for diff in found if _table_of(diff) in MINE] == []
+    found = await schema_differences(database)
+    assert [diff for diff in found if table_of(diff, MINE) in MINE] == []
 
 
 async def test_a_reps_email_is_stored_lower_case_and_only_once(database: Database) -> None:

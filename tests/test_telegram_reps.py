@@ -16,12 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner, Result
 from pytest_aiohttp import AiohttpClient, AiohttpServer
-from sqlalchemy import Connection, inspect
-from sqlmodel import SQLModel
+from sqlalchemy import inspect
 
 from bot import desk
 from bot.records import Submission
@@ -39,6 +36,7 @@ from tests.fake_telegram import (
     telegram_settings,
     user,
 )
+from tests.schema_drift import schema_differences
 from webhooks.app import create_app
 from webhooks.channels.telegram_reps_card import mask_email, mask_phone, mask_text
 from webhooks.cli import main
@@ -756,14 +754,9 @@ def test_rep_link_telegram_links_unlinks_and_refuses_a_taken_user(cli_url: str) 
 
 async def test_the_migration_makes_the_tables_as_declared(database: Database) -> None:
     ours = {"telegram_rep_threads", "telegram_rep_messages"}
-
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection)
-        found = compare_metadata(context, SQLModel.metadata)
-        return [d for d in found if any(name in repr(d) for name in ours)]
-
+    found = await schema_differences(database)
+    assert [d for d in found if any(name in repr(d) for name in ours)] == []
     async with database.reading() as connection:
-        assert await connection.run_sync(differences) == []
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert ours <= tables
 

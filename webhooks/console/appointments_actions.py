@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -23,6 +25,7 @@ from bot.appointments_service import (
 )
 from bot.effects import BookAppointment
 from bot.errors import UnknownConversationError
+from bot.service import TurnResult
 from storage.reps import Rep
 from webhooks.console.appointments import (
     BadQueryError,
@@ -88,15 +91,40 @@ async def _refused(
         return await render(request, day="", place="", status=status, alert=alert)
 
 
-async def _start(request: web.Request) -> tuple[int, desk.Rep] | web.StreamResponse:
-    """The booking's id and the acting rep, or the answer that refuses them."""
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    appointment_id: int
+    rep: desk.Rep
+    fields: dict[str, str]
+
+
+async def _start(request: web.Request) -> _Asked | web.StreamResponse:
+    """The booking's id, the acting rep and the form, or the answer that refuses them."""
     raw = request.match_info["id"]
     if not _ID.fullmatch(raw):
         return refuse(request, 404, "not_found", "no such appointment")
     who: Rep | None = await current_rep(request)
     if who is None:  # login_required let in a rep: the console takes no API keys
         return refuse(request, 403, "forbidden", "log in as a rep")
-    return int(raw), desk.Rep(who.id, who.name)
+    try:
+        fields = await _fields(request)
+    except BadQueryError as error:
+        return await _refused(request, {}, 400, "bad_request", str(error))
+    return _Asked(int(raw), desk.Rep(who.id, who.name), fields)
+
+
+async def _change(
+    request: web.Request, asked: _Asked, change: Awaitable[TurnResult]
+) -> TurnResult | web.StreamResponse:
+    """The service's move or cancel, or the list again with why it was refused."""
+    try:
+        return await change
+    except AppointmentError as error:
+        status, code = _failure(error)
+        return await _refused(request, asked.fields, status, code, str(error))
+    except UnknownConversationError:  # erased a moment ago
+        message = f"no booked appointment {asked.appointment_id}: it was erased"
+        return await _refused(request, asked.fields, 404, "not_found", message)
 
 
 def _failure(error: AppointmentError) -> tuple[int, str]:
@@ -111,14 +139,10 @@ def _failure(error: AppointmentError) -> tuple[int, str]:
 
 @login_required
 async def move(request: web.Request) -> web.StreamResponse:
-    started = await _start(request)
-    if isinstance(started, web.StreamResponse):
-        return started
-    appointment_id, rep = started
-    try:
-        fields = await _fields(request)
-    except BadQueryError as error:
-        return await _refused(request, {}, 400, "bad_request", str(error))
+    asked = await _start(request)
+    if isinstance(asked, web.StreamResponse):
+        return asked
+    appointment_id, rep, fields = asked.appointment_id, asked.rep, asked.fields
     found = await request.app[STORAGE].run(lambda tx: tx.appointments.get(appointment_id))
     if found is None or found.status != "booked" or found.conversation_id is None:
         message = f"no booked appointment {appointment_id}: it was cancelled or erased"
@@ -141,16 +165,15 @@ async def move(request: web.Request) -> web.StreamResponse:
     # says so (a time that happens twice is taken the first time, as slots are).
     wall = datetime.combine(day, time.fromisoformat(at), tzinfo=calendar.zone)
     starts_at = wall.astimezone(UTC)
-    try:
-        result = await request.app[CONVERSATIONS].move_appointment(
+    result = await _change(
+        request,
+        asked,
+        request.app[CONVERSATIONS].move_appointment(
             appointment_id, location=place.location, starts_at=starts_at, rep=rep
-        )
-    except AppointmentError as error:
-        status, code = _failure(error)
-        return await _refused(request, fields, status, code, str(error))
-    except UnknownConversationError:  # erased a moment ago
-        message = f"no booked appointment {appointment_id}: it was erased"
-        return await _refused(request, fields, 404, "not_found", message)
+        ),
+    )
+    if isinstance(result, web.StreamResponse):
+        return result
     moved_to = next(
         (e.appointment_id for e in result.effects if isinstance(e, BookAppointment)), None
     )
@@ -168,23 +191,16 @@ async def move(request: web.Request) -> web.StreamResponse:
 
 @login_required
 async def cancel(request: web.Request) -> web.StreamResponse:
-    started = await _start(request)
-    if isinstance(started, web.StreamResponse):
-        return started
-    appointment_id, rep = started
-    try:
-        fields = await _fields(request)
-    except BadQueryError as error:
-        return await _refused(request, {}, 400, "bad_request", str(error))
-    try:
-        await request.app[CONVERSATIONS].cancel_appointment(appointment_id, rep=rep)
-    except AppointmentError as error:
-        status, code = _failure(error)
-        return await _refused(request, fields, status, code, str(error))
-    except UnknownConversationError:
-        message = f"no booked appointment {appointment_id}: it was erased"
-        return await _refused(request, fields, 404, "not_found", message)
-    log.info("console: appointment cancelled", extra={"rep_id": rep.id, "id": appointment_id})
+    asked = await _start(request)
+    if isinstance(asked, web.StreamResponse):
+        return asked
+    appointment_id, fields = asked.appointment_id, asked.fields
+    result = await _change(
+        request, asked, request.app[CONVERSATIONS].cancel_appointment(appointment_id, rep=asked.rep)
+    )
+    if isinstance(result, web.StreamResponse):
+        return result
+    log.info("console: appointment cancelled", extra={"rep_id": asked.rep.id, "id": appointment_id})
     if _answers_json(request):
         body = {"ok": True, "action": "cancel", "appointment_id": appointment_id}
         return web.json_response(body, headers={"Cache-Control": "no-store"})
