@@ -54,11 +54,15 @@ class ChatRouter:
         # One chat at a time in this process: the second of two first messages must find the
         # conversation the first one opened, or its text would be lost to a second opening.
         async with self._chats.hold((message.channel, message.chat)):
-            current = await self._conversations.latest_in_chat(message.channel, message.chat)
             if message.start:  # a deep link was followed: bind this chat to the lead it names
                 return await self._open(message, message.start, by_code=False)
-            if current is not None:  # a plain /start lands here too: "welcome back"
-                return await self._conversations.handle(current, message.inbound, message.receipt)
+            # The chat's conversation, if it has one, takes the message (a plain /start lands
+            # there too: "welcome back").
+            done = await self._conversations.handle_in_chat(
+                message.channel, message.chat, message.inbound, message.receipt
+            )
+            if done is not None:
+                return done
             text = message.inbound.text if isinstance(message.inbound, TextReceived) else ""
             if is_opt_out(text):  # STOP before any conversation (e.g. to first contact)
                 await self._conversations.suppress(

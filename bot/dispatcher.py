@@ -91,28 +91,57 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        """Dispatch until cancelled."""
-        while True:
-            self._wake.clear()
-            try:
-                claimed = await self.run_once()
-            except Exception:  # the database went away for a moment: keep going, never die
-                log.exception("dispatching failed; trying again shortly")
-                claimed = 0
-            if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_wait)
+        """Dispatch until cancelled. Claiming goes on while earlier deliveries are under way
+        (up to `batch` at once), so a reply written now never waits for the slowest send of an
+        earlier batch; each delivery that ends wakes the loop, as it may free its
+        conversation's next message."""
+        sending: set[asyncio.Task[None]] = set()
+
+        def delivered(task: asyncio.Task[None]) -> None:
+            sending.discard(task)
+            self._wake.set()
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.error(
+                    "delivering failed; the row is retried when its lease runs out: %r", error
+                )
+
+        try:
+            while True:
+                self._wake.clear()
+                room = self._batch - len(sending)
+                started: list[asyncio.Task[None]] = []
+                if room > 0:
+                    try:
+                        started = await self._start_due(room)
+                    except Exception:  # the database went away for a moment: keep going
+                        log.exception("dispatching failed; trying again shortly")
+                for task in started:
+                    sending.add(task)
+                    task.add_done_callback(delivered)
+                if not started or len(started) < room:  # all that is due is under way: wait
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._idle_wait)
+        finally:
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _start_due(self, limit: int) -> list[asyncio.Task[None]]:
+        """Claim up to `limit` due items and start delivering each."""
+        now = self._clock()
+        claim = await self._storage.run(lambda tx: self._claim(tx, now, limit))
+        return [asyncio.create_task(self._deliver(item, claim, now)) for item in claim.items]
 
     async def run_once(self) -> int:
         """Claim and deliver one batch of due items; return how many were claimed."""
         now = self._clock()
-        claim = await self._storage.run(lambda tx: self._claim(tx, now))
+        claim = await self._storage.run(lambda tx: self._claim(tx, now, self._batch))
         await asyncio.gather(*(self._deliver(item, claim, now) for item in claim.items))
         return len(claim.items)
 
-    def _claim(self, tx: Transaction, now: datetime) -> _Claim:
+    def _claim(self, tx: Transaction, now: datetime, limit: int) -> _Claim:
         """Due items, with what the channels' rules need to know about them, read at once."""
-        items = tx.outbox.claim_due(now, self._batch, self._lease)
+        items = tx.outbox.claim_due(now, limit, self._lease)
         if not items:
             return _Claim([], {}, set(), set())
         windowed = [

@@ -78,6 +78,9 @@ class ConversationRepository(Protocol):
     def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
         """The newest conversation in this chat, whatever its lead."""
 
+    def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
+        """`latest_in_chat`, held for this transaction as `lock` holds it."""
+
     def lock(self, conversation_id: int) -> Conversation | None:
         """Load a conversation and hold it for this transaction (a row lock where supported)."""
 

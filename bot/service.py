@@ -195,13 +195,6 @@ class ConversationService:
                         raise
         return await self.handle(existing.id, ConversationStarted(language=language), receipt)
 
-    async def latest_in_chat(self, channel: str, channel_user_id: str) -> int | None:
-        """The conversation a chat is in now (its newest), if any."""
-        found = await self._storage.run(
-            lambda tx: tx.conversations.latest_in_chat(channel, channel_user_id)
-        )
-        return found.id if found is not None else None
-
     async def lead_with_phone(self, phone: str, since: datetime) -> int | None:
         lead = await self._storage.run(lambda tx: tx.leads.latest_with_phone(phone, since))
         return lead.id if lead is not None else None
@@ -304,8 +297,7 @@ class ConversationService:
         self, conversation_id: int, inbound: Inbound, receipt: Receipt | None = None
     ) -> TurnResult:
         """Apply one inbound event to a conversation, once, in arrival order."""
-        if isinstance(inbound, TextReceived):
-            inbound = TextReceived(storable(inbound.text))
+        inbound = _storable(inbound)
 
         def work(tx: Transaction) -> TurnResult:
             if receipt is not None and not tx.receipts.add(receipt, now):
@@ -313,23 +305,55 @@ class ConversationService:
             conversation = tx.conversations.lock(conversation_id)
             if conversation is None:
                 raise UnknownConversationError(f"no conversation {conversation_id}")
-            script = self._catalog.version(
-                conversation.script_id, conversation.script_version, tx.scripts
-            )
-            transition = self._stepped(tx, conversation, script, inbound, now)
-            self._save_turn(tx, conversation, transition, inbound, now)
-            return TurnResult(
-                conversation_id, True, transition.state, transition.effects, conversation.channel
-            )
+            return self._turn(tx, conversation, inbound, now)
 
         async with self._locks.hold(conversation_id):
             now = self._clock()
             result = await self._storage.run(work)
+        self._turn_committed(result)
+        return result
+
+    async def handle_in_chat(
+        self, channel: str, channel_user_id: str, inbound: Inbound, receipt: Receipt | None = None
+    ) -> TurnResult | None:
+        """`handle` for the conversation a chat is in now (its newest), found in the turn's own
+        transaction: one trip to the database where finding it and then `handle` took two.
+        None, with nothing written, when the chat has no conversation. The caller keeps a
+        chat's turns in order; a timer or a rep acting on the same conversation meanwhile
+        waits for its row (FOR UPDATE on PostgreSQL, the one writer on SQLite)."""
+        inbound = _storable(inbound)
+        now = self._clock()
+
+        def work(tx: Transaction) -> TurnResult | None:
+            conversation = tx.conversations.lock_latest_in_chat(channel, channel_user_id)
+            if conversation is None:
+                return None
+            if receipt is not None and not tx.receipts.add(receipt, now):
+                return TurnResult(conversation.id, False, None)
+            return self._turn(tx, conversation, inbound, now)
+
+        result = await self._storage.run(work)
+        if result is not None:
+            self._turn_committed(result)
+        return result
+
+    def _turn(
+        self, tx: Transaction, conversation: Conversation, inbound: Inbound, now: datetime
+    ) -> TurnResult:
+        script = self._catalog.version(
+            conversation.script_id, conversation.script_version, tx.scripts
+        )
+        transition = self._stepped(tx, conversation, script, inbound, now)
+        self._save_turn(tx, conversation, transition, inbound, now)
+        return TurnResult(
+            conversation.id, True, transition.state, transition.effects, conversation.channel
+        )
+
+    def _turn_committed(self, result: TurnResult) -> None:
         if result.applied:
             self._on_commit()
             self._on_turn(result.channel)
             self._on_change(result.conversation_id, result.effects)
-        return result
 
     def _stepped(
         self,
@@ -520,6 +544,13 @@ def _save_turn(
         now=now,
         inbound=started or (written is not None and written[0] == "prospect"),
     )
+
+
+def _storable(inbound: Inbound) -> Inbound:
+    """A typed text as the transcript can keep it (bot.textsafe.storable)."""
+    if isinstance(inbound, TextReceived):
+        return TextReceived(storable(inbound.text))
+    return inbound
 
 
 def _queue_text(

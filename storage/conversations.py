@@ -6,16 +6,31 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from bot.errors import ConcurrentUpdateError, ConversationExistsError
 from bot.records import Conversation, DeliveryTarget, Window
 from bot.state import ConversationState
-from storage.sql import insert_returning_id
+from storage.sql import insert_returning_id, insert_row
 from storage.tables import ConversationRow, MessageRow
 
 C = ConversationRow.__table__  # type: ignore[attr-defined]
 M = MessageRow.__table__  # type: ignore[attr-defined]
+
+# The statements every turn runs, built once: SQLAlchemy builds a statement's cache key and
+# looks up its compiled form on each execution of a new statement object, which cost more than
+# SQLite's own work on the row.
+_IN_CHAT = (C.c.channel == bindparam("b_channel"), C.c.channel_user_id == bindparam("b_chat"))
+_LATEST_IN_CHAT = select(C).where(*_IN_CHAT).order_by(C.c.id.desc()).limit(1)
+_FIND = (
+    select(C).where(C.c.lead_id == bindparam("b_lead"), *_IN_CHAT).order_by(C.c.id.desc()).limit(1)
+)
+# FOR UPDATE holds the row on PostgreSQL until commit: a second worker handling the same
+# conversation waits there. SQLite ignores it; its writers are serialised anyway.
+_LOCK = select(C).where(C.c.id == bindparam("b_id")).with_for_update()
+_LOCK_LATEST_IN_CHAT = _LATEST_IN_CHAT.with_for_update()
+# The turn's state, only onto the version the turn read (optimistic concurrency).
+_SAVE = update(C).where(C.c.id == bindparam("b_id"), C.c.version == bindparam("b_version"))
 
 
 def _conversation(row: Any) -> Conversation:
@@ -68,34 +83,22 @@ class SqlConversationRepository:
 
     def find(self, lead_id: int, channel: str, channel_user_id: str) -> Conversation | None:
         """The conversation this lead already has in this chat, if any (the newest)."""
-        query = (
-            select(C)
-            .where(
-                C.c.lead_id == lead_id,
-                C.c.channel == channel,
-                C.c.channel_user_id == channel_user_id,
-            )
-            .order_by(C.c.id.desc())
-            .limit(1)
-        )
-        row = self._connection.execute(query).first()
+        where = {"b_lead": lead_id, "b_channel": channel, "b_chat": channel_user_id}
+        row = self._connection.execute(_FIND, where).first()
         return _conversation(row) if row is not None else None
 
     def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
-        query = (
-            select(C)
-            .where(C.c.channel == channel, C.c.channel_user_id == channel_user_id)
-            .order_by(C.c.id.desc())
-            .limit(1)
-        )
-        row = self._connection.execute(query).first()
+        where = {"b_channel": channel, "b_chat": channel_user_id}
+        row = self._connection.execute(_LATEST_IN_CHAT, where).first()
+        return _conversation(row) if row is not None else None
+
+    def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
+        where = {"b_channel": channel, "b_chat": channel_user_id}
+        row = self._connection.execute(_LOCK_LATEST_IN_CHAT, where).first()
         return _conversation(row) if row is not None else None
 
     def lock(self, conversation_id: int) -> Conversation | None:
-        # FOR UPDATE holds the row on PostgreSQL until commit: a second worker handling the same
-        # conversation waits here. SQLite ignores it; its writers are serialised anyway.
-        query = select(C).where(C.c.id == conversation_id).with_for_update()
-        row = (self._connection.execute(query)).first()
+        row = self._connection.execute(_LOCK, {"b_id": conversation_id}).first()
         return _conversation(row) if row is not None else None
 
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None:
@@ -155,11 +158,8 @@ class SqlConversationRepository:
         if inbound:  # the prospect wrote: channel windows open again
             values["last_inbound_at"] = now
             values["sent_since_inbound"] = 0
-        result = self._connection.execute(
-            update(C)
-            .where(C.c.id == conversation.id, C.c.version == conversation.version)
-            .values(**values)
-        )
+        values.update(b_id=conversation.id, b_version=conversation.version)
+        result = self._connection.execute(_SAVE, values)
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"conversation {conversation.id} changed during the turn")
 
@@ -180,17 +180,17 @@ class SqlTranscript:
         question_id: str | None = None,
         provider_message_id: str | None = None,
     ) -> int:
-        statement = insert(M).values(
-            conversation_id=conversation_id,
-            author=author,
-            text=text,
-            options=[dict(o) for o in options],
-            question_id=question_id,
-            provider_message_id=provider_message_id,
-            status=status,
-            created_at=now,
-        )
-        return int((self._connection.execute(statement.returning(M.c.id))).scalar_one())
+        values = {
+            "conversation_id": conversation_id,
+            "author": author,
+            "text": text,
+            "options": [dict(o) for o in options],
+            "question_id": question_id,
+            "provider_message_id": provider_message_id,
+            "status": status,
+            "created_at": now,
+        }
+        return insert_row(self._connection, M, values)
 
     def set_delivery_status(
         self, provider_message_id: str, status: str, error: str | None

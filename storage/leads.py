@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, update
+from sqlalchemy import Connection, String, Update, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from bot.errors import ReferenceTakenError
@@ -35,15 +35,36 @@ def _lead(row: Any) -> Lead:
     )
 
 
+_PROGRESS: dict[tuple[str, bool, bool], Update] = {}
+
+
+def _progress(dialect: str, *, answers: bool, started: bool) -> Update:
+    """A turn's UPDATE of its lead, built once per shape (see storage/conversations.py); the
+    plain columns come as parameters. Never onto an erased lead (storage/privacy.py deletes its
+    conversations first anyway)."""
+    key = (dialect, answers, started)
+    statement = _PROGRESS.get(key)
+    if statement is None:
+        statement = update(T).where(T.c.id == bindparam("b_id"), T.c.erased_at.is_(None))
+        if answers:  # the stored answers with the turn's merged in, by the database
+            if dialect == "postgresql":
+                merged = T.c.answers.op("||")(bindparam("b_answers", type_=JSONB))
+            else:
+                merged = func.json_patch(T.c.answers, bindparam("b_answers", type_=String))
+            statement = statement.values(answers=merged)
+        if started:
+            now = bindparam("b_now", type_=T.c.first_contact_at.type)
+            statement = statement.values(
+                conversation_started_at=func.coalesce(T.c.conversation_started_at, now),
+                first_contact_at=func.coalesce(T.c.first_contact_at, now),
+            )
+        _PROGRESS[key] = statement
+    return statement
+
+
 class SqlLeadRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-
-    def _merged(self, answers: Mapping[str, Any]) -> Any:
-        """The stored answers with these merged in, computed by the database in the UPDATE."""
-        if self._connection.dialect.name == "postgresql":
-            return T.c.answers.op("||")(literal(dict(answers), JSONB))
-        return func.json_patch(T.c.answers, json.dumps(dict(answers), ensure_ascii=False))
 
     def add(self, lead: NewLead, reference: str, now: datetime) -> tuple[Lead, bool]:
         external_id = fitting(lead.external_id, 128)
@@ -150,9 +171,14 @@ class SqlLeadRepository:
         outcome: tuple[str, int, Sequence[str], bool | None] | None = None,
         started: bool = False,
     ) -> None:
-        changes: dict[str, Any] = {"updated_at": now}
+        dialect = self._connection.dialect.name
+        changes: dict[str, Any] = {"updated_at": now, "b_id": lead_id}
         if answers:
-            changes["answers"] = self._merged(answers)
+            changes["b_answers"] = (
+                dict(answers)
+                if dialect == "postgresql"
+                else json.dumps(dict(answers), ensure_ascii=False)
+            )
         if consent is not None:
             text, given_at = consent
             changes.update(
@@ -172,8 +198,6 @@ class SqlLeadRepository:
                 completed_at=now,
             )
         if started:
-            changes["conversation_started_at"] = func.coalesce(T.c.conversation_started_at, now)
-            changes["first_contact_at"] = func.coalesce(T.c.first_contact_at, now)
-        # Never onto an erased lead (storage/privacy.py deletes its conversations first anyway).
-        alive = T.c.erased_at.is_(None)
-        self._connection.execute(update(T).where(T.c.id == lead_id, alive).values(**changes))
+            changes["b_now"] = now
+        statement = _progress(dialect, answers=bool(answers), started=started)
+        self._connection.execute(statement, changes)

@@ -6,13 +6,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, exists, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, or_, select, update
 
 from bot.records import OutboxItem
+from storage.sql import insert_row
 from storage.tables import MessageRow, OutboxRow
 
 O = OutboxRow.__table__  # type: ignore[attr-defined]  # noqa: E741
 M = MessageRow.__table__  # type: ignore[attr-defined]
+
+# Built once (see storage/conversations.py): a row's update after each send.
+_FINISH = update(O).where(O.c.id == bindparam("b_id"))
+_MESSAGE_STATUS = update(M).where(M.c.id == bindparam("b_id"))
 
 
 class SqlOutbox:
@@ -30,18 +35,18 @@ class SqlOutbox:
         conversation_id: int | None = None,
         message_id: int | None = None,
     ) -> int:
-        statement = insert(O).values(
-            kind=kind,
-            idempotency_key=idempotency_key,
-            payload=dict(payload),
-            conversation_id=conversation_id,
-            message_id=message_id,
-            status="pending",
-            due_at=due_at,
-            attempts=0,
-            created_at=now,
-        )
-        return int((self._connection.execute(statement.returning(O.c.id))).scalar_one())
+        values = {
+            "kind": kind,
+            "idempotency_key": idempotency_key,
+            "payload": dict(payload),
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "status": "pending",
+            "due_at": due_at,
+            "attempts": 0,
+            "created_at": now,
+        }
+        return insert_row(self._connection, O, values)
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         earlier = O.alias("earlier")
@@ -96,17 +101,11 @@ class SqlOutbox:
         return sorted(items, key=lambda item: order[item.id])
 
     def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
-        self._connection.execute(
-            update(O)
-            .where(O.c.id == item.id)
-            .values(status="sent", provider_id=provider_id, finished_at=now, claimed_until=None)
-        )
+        sent = {"status": "sent", "provider_id": provider_id, "finished_at": now}
+        self._connection.execute(_FINISH, {**sent, "claimed_until": None, "b_id": item.id})
         if item.message_id is not None:
-            self._connection.execute(
-                update(M)
-                .where(M.c.id == item.message_id)
-                .values(status="sent", provider_message_id=provider_id)
-            )
+            line = {"status": "sent", "provider_message_id": provider_id, "b_id": item.message_id}
+            self._connection.execute(_MESSAGE_STATUS, line)
 
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
         self._connection.execute(

@@ -186,6 +186,9 @@ class _Conversations:
         ]
         return found[-1] if found else None
 
+    def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
+        return self.latest_in_chat(channel, channel_user_id)
+
     def lock(self, conversation_id: int) -> Conversation | None:
         return self.data.conversations.get(conversation_id)
 

@@ -307,3 +307,69 @@ async def test_a_database_hiccup_does_not_stop_the_dispatcher(backend: Backend) 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(sender.sent) == 1
+
+
+class HeldSender(RecordingSender):
+    """Holds each send to the chats in `held` until `release` is set."""
+
+    def __init__(self, held: set[str]) -> None:
+        super().__init__()
+        self.held = held
+        self.release = asyncio.Event()
+        self.started: list[str] = []
+
+    async def send(self, item: OutboxItem) -> str | None:
+        self.started.append(str(item.payload["text"]))
+        if item.payload["chat"] in self.held:
+            await self.release.wait()
+        return await super().send(item)
+
+
+async def until(condition: object, what: str) -> None:
+    for _ in range(250):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_slow_send_holds_back_only_its_own_conversation(backend: Backend) -> None:
+    slow, fast = await conversation(backend, "slow"), await conversation(backend, "fast")
+    await queue_chat(backend, slow, ["s1", "s2"])
+    sender = HeldSender(held={str(slow)})
+    worker = dispatcher(backend, sender, FakeClock(), idle_wait=30)
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: sender.started == ["s1"], "the slow send to start")
+        # A reply written while that send hangs goes out at once, not after the slow one.
+        await queue_chat(backend, fast, ["f1", "f2"])
+        worker.wake()
+        await until(lambda: [item.payload["text"] for item in sender.sent] == ["f1", "f2"], "f1")
+        assert "s2" not in sender.started  # its conversation's order: s2 only after s1
+        sender.release.set()
+        await until(lambda: len(sender.sent) == 4, "s1 and s2")
+        assert [item.payload["text"] for item in sender.sent][2:] == ["s1", "s2"]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [row["status"] for row in await backend.outbox()] == ["sent"] * 4
+
+
+async def test_sends_under_way_when_stopped_are_claimed_again_later(backend: Backend) -> None:
+    one = await conversation(backend, "one")
+    await queue_chat(backend, one, ["hello"])
+    sender = HeldSender(held={str(one)})
+    clock = FakeClock()
+    worker = dispatcher(backend, sender, clock, idle_wait=30)
+    task = asyncio.create_task(worker.run())
+    await until(lambda: sender.started == ["hello"], "the send to start")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [row] = await backend.outbox()
+    assert row["status"] == "pending"  # not lost: its lease runs out and it goes again
+    clock.advance(minutes=5)
+    sender.release.set()
+    assert await dispatcher(backend, sender, clock).run_once() == 1
+    assert [item.payload["text"] for item in sender.sent] == ["hello"]

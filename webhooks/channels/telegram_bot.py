@@ -22,10 +22,10 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.errors import DeliveryError
+from webhooks.channels.telegram_http import AiohttpRequest
 from webhooks.settings import TelegramSettings
 
 # Names of environment variables, for messages that say what to set.
@@ -44,16 +44,7 @@ def new_bot(settings: TelegramSettings) -> Bot:
     # retry_after_seconds takes either.
     warnings.filterwarnings("ignore", RETRY_AFTER_WARNING, PTBDeprecationWarning)
     root = str(settings.api_url).rstrip("/")
-    timeout = settings.timeout
-    request = HTTPXRequest(
-        # A small pool: httpcore scans every pooled connection on each request, and Telegram
-        # takes at most about 30 messages a second from one bot anyway.
-        connection_pool_size=8,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        connect_timeout=timeout,
-        pool_timeout=timeout,
-    )
+    request = AiohttpRequest(timeout=settings.timeout)
     return Bot(
         settings.token.get_secret_value(),
         base_url=f"{root}/bot",
