@@ -286,7 +286,10 @@ def ceiling_app(api_url: str) -> web.Application:
 def serve(kind: str, port: int, folder: Path, api_url: str) -> None:
     async def run() -> None:
         if kind == "leadbot":
+            from webhooks.serve import settle_heap  # noqa: PLC0415 (only this child needs it)
+
             app = leadbot_app(folder, api_url)
+            settle_heap()  # as `leadbot serve` does before it serves
         elif kind == "peer":
             app = peer_app(folder, api_url, TOKEN, SECRET)
         else:
