@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Select,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from bot.inbound import APPOINTMENT_TIMERS
 from bot.privacy import hashed_address
@@ -29,6 +40,21 @@ X = SuppressionRow.__table__  # type: ignore[attr-defined]
 A = AuditRow.__table__  # type: ignore[attr-defined]
 C = ConversationRow.__table__  # type: ignore[attr-defined]
 L = LeadRow.__table__  # type: ignore[attr-defined]
+
+
+# Built once per list length: every claim of outbox rows asks it, most for one address (and
+# its hash); an "expanding" IN would rewrite the statement's text on every execution.
+_SUPPRESSED: dict[int, Select[Any]] = {}
+
+
+def _suppressed(count: int) -> Select[Any]:
+    statement = _SUPPRESSED.get(count)
+    if statement is None:
+        wanted: list[BindParameter[str]] = [bindparam(f"b_{n}") for n in range(count)]
+        statement = select(X.c.address).where(X.c.address.in_(wanted))
+        if count <= 16:  # a few shapes, kept; a long list is built for its one use
+            _SUPPRESSED[count] = statement
+    return statement
 
 
 class SqlReceipts:
@@ -62,8 +88,9 @@ class SqlSuppressions:
         # An erased person's opt-out is kept under the hash of its address (storage/privacy.py).
         by_hash = {hashed_address(address): address for address in set(addresses)}
         wanted = sorted({*addresses, *by_hash})
-        query = select(X.c.address).where(X.c.address.in_(wanted))
-        return {by_hash.get(found, found) for found in self._connection.execute(query).scalars()}
+        parameters = {f"b_{number}": address for number, address in enumerate(wanted)}
+        found = self._connection.execute(_suppressed(len(wanted)), parameters).scalars()
+        return {by_hash.get(address, address) for address in found}
 
 
 class SqlAudit:

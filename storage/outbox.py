@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
 
 from bot.records import OutboxItem
 from storage.sql import insert_row
@@ -15,7 +15,57 @@ from storage.tables import MessageRow, OutboxRow
 O = OutboxRow.__table__  # type: ignore[attr-defined]  # noqa: E741
 M = MessageRow.__table__  # type: ignore[attr-defined]
 
-# Built once (see storage/conversations.py): a row's update after each send.
+# Built once (see storage/conversations.py): the claims, and a row's update after each send.
+_EARLIER = O.alias("earlier")
+_FREE_AND_DUE = (
+    O.c.status == "pending",
+    O.c.due_at <= bindparam("b_now"),
+    or_(O.c.claimed_until.is_(None), O.c.claimed_until < bindparam("b_now")),
+)
+_HEADS = (
+    # Only the head of each conversation's queue: its messages go out in the order the bot
+    # wrote them, on one worker or many, retries included.
+    ~exists().where(
+        _EARLIER.c.conversation_id == O.c.conversation_id,
+        _EARLIER.c.status == "pending",
+        _EARLIER.c.id < O.c.id,
+    ),
+)
+_DUE = (
+    select(O.c.id)
+    .where(*_FREE_AND_DUE, *_HEADS)
+    .order_by(O.c.due_at, O.c.id)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)  # PostgreSQL: rows another worker holds are skipped
+)
+# One conversation's head, found through its own rows (the index on conversation_id) rather
+# than through every pending row; SKIP LOCKED: another worker is taking it.
+_FIRST_PENDING = (
+    select(func.min(_EARLIER.c.id))
+    .where(
+        _EARLIER.c.conversation_id == bindparam("b_conversation"), _EARLIER.c.status == "pending"
+    )
+    .scalar_subquery()
+)
+_HEAD = (
+    select(O.c.id).where(O.c.id == _FIRST_PENDING, *_FREE_AND_DUE).with_for_update(skip_locked=True)
+)
+_ITEM = (
+    O.c.id,
+    O.c.kind,
+    O.c.idempotency_key,
+    O.c.payload,
+    O.c.attempts,
+    O.c.conversation_id,
+    O.c.message_id,
+)
+_TAKE = {"claimed_until": bindparam("b_until"), "attempts": O.c.attempts + 1}
+_LEASE = (
+    update(O).where(O.c.id.in_(bindparam("b_ids", expanding=True))).values(_TAKE).returning(*_ITEM)
+)
+# SQLite's one writer needs no row locks: the head found and taken in one statement.
+_LEASE_HEAD = update(O).where(O.c.id == _FIRST_PENDING, *_FREE_AND_DUE).values(_TAKE)
+_LEASE_HEAD = _LEASE_HEAD.returning(*_ITEM)
 _FINISH = update(O).where(O.c.id == bindparam("b_id"))
 _MESSAGE_STATUS = update(M).where(M.c.id == bindparam("b_id"))
 
@@ -49,54 +99,19 @@ class SqlOutbox:
         return insert_row(self._connection, O, values)
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
-        earlier = O.alias("earlier")
-        due = (
-            select(O.c.id)
-            .where(
-                O.c.status == "pending",
-                O.c.due_at <= now,
-                or_(O.c.claimed_until.is_(None), O.c.claimed_until < now),
-                # Only the head of each conversation's queue: its messages go out in the order
-                # the bot wrote them, on one worker or many, retries included.
-                ~exists().where(
-                    earlier.c.conversation_id == O.c.conversation_id,
-                    earlier.c.status == "pending",
-                    earlier.c.id < O.c.id,
-                ),
-            )
-            .order_by(O.c.due_at, O.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # PostgreSQL: rows another worker holds are skipped
-        )
-        ids = list((self._connection.execute(due)).scalars())
+        due = self._connection.execute(_DUE, {"b_now": now, "b_limit": limit})
+        return self._lease(list(due.scalars()), now, lease)
+
+    def claim_head(self, conversation_id: int, now: datetime, lease: timedelta) -> list[OutboxItem]:
+        head = self._connection.execute(_HEAD, {"b_conversation": conversation_id, "b_now": now})
+        return self._lease(list(head.scalars()), now, lease)
+
+    def _lease(self, ids: list[int], now: datetime, lease: timedelta) -> list[OutboxItem]:
+        """Take these rows for `lease`, in the order given."""
         if not ids:
             return []
-        claimed = self._connection.execute(
-            update(O)
-            .where(O.c.id.in_(ids))
-            .values(claimed_until=now + lease, attempts=O.c.attempts + 1)
-            .returning(
-                O.c.id,
-                O.c.kind,
-                O.c.idempotency_key,
-                O.c.payload,
-                O.c.attempts,
-                O.c.conversation_id,
-                O.c.message_id,
-            )
-        )
-        items = [
-            OutboxItem(
-                id=row.id,
-                kind=row.kind,
-                idempotency_key=row.idempotency_key,
-                payload=row.payload,
-                attempts=row.attempts,
-                conversation_id=row.conversation_id,
-                message_id=row.message_id,
-            )
-            for row in claimed
-        ]
+        claimed = self._connection.execute(_LEASE, {"b_ids": ids, "b_until": now + lease})
+        items = [_item(row) for row in claimed]
         order = {item_id: index for index, item_id in enumerate(ids)}
         return sorted(items, key=lambda item: order[item.id])
 
@@ -168,3 +183,15 @@ class SqlOutbox:
                 .where(M.c.id == item.message_id)
                 .values(status="skipped", error=reason[:1000])
             )
+
+
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        kind=row.kind,
+        idempotency_key=row.idempotency_key,
+        payload=row.payload,
+        attempts=row.attempts,
+        conversation_id=row.conversation_id,
+        message_id=row.message_id,
+    )

@@ -5,7 +5,7 @@ checks every pooled connection on each request, through anyio. PTB keeps its tra
 `telegram.request.BaseRequest` for this purpose ("can be implemented via different asyncio HTTP
 libraries"); this implementation sends the same form fields and files PTB would, and raises the
 same `TimedOut` and `NetworkError`, so everything above it (retries, error mapping) is unchanged.
-In bench.telegram it took the server's CPU per turn from about 5.5 ms to about N ms.
+In bench.telegram it took the server's CPU per turn from about 5.6 ms to 3.6 ms.
 """
 
 from __future__ import annotations
