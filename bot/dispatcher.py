@@ -85,9 +85,6 @@ class Dispatcher:
         self._window_templates = dict(window_templates or {})
         self._sleep = sleep
         self._wake = asyncio.Event()
-        self._sending: set[asyncio.Task[None]] = set()
-        self._running = False  # claim_replies leases rows only while someone will send them
-        self._full = False  # the claim loop waits for a delivery to end before claiming more
 
     def wake(self) -> None:
         """New work was committed: stop waiting."""
@@ -96,82 +93,57 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatch until cancelled. Claiming goes on while earlier deliveries are under way
         (up to `batch` at once), so a reply written now never waits for the slowest send of an
-        earlier batch. Most replies do not wait for this loop at all: a turn leases its
-        conversation's next message in its own transaction and hands it over after the commit
-        (`claim_replies`, `send_claimed`), and each delivery's record leases the message after
-        it. The loop takes the rest: messages outside conversations (first contacts), ones due
-        later, retries, and any whose lease ran out with a worker that died."""
-        self._running = True
+        earlier batch; each delivery that ends wakes the loop, as it may free its
+        conversation's next message."""
+        sending: set[asyncio.Task[None]] = set()
+
+        def delivered(task: asyncio.Task[None]) -> None:
+            sending.discard(task)
+            self._wake.set()
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.error(
+                    "delivering failed; the row is retried when its lease runs out: %r", error
+                )
+
         try:
             while True:
                 self._wake.clear()
-                room = self._batch - len(self._sending)
-                self._full = room <= 0
+                room = self._batch - len(sending)
                 started: list[asyncio.Task[None]] = []
                 if room > 0:
                     try:
                         started = await self._start_due(room)
                     except Exception:  # the database went away for a moment: keep going
                         log.exception("dispatching failed; trying again shortly")
+                for task in started:
+                    sending.add(task)
+                    task.add_done_callback(delivered)
                 if not started or len(started) < room:  # all that is due is under way: wait
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_wait)
         finally:
-            self._running = False
-            sending = list(self._sending)
             for task in sending:
                 task.cancel()
             await asyncio.gather(*sending, return_exceptions=True)
-
-    def claim_replies(self, tx: Transaction, conversation_id: int, now: datetime) -> Claim:
-        """Inside the transaction that wrote a conversation's messages (a turn) or recorded its
-        last send: lease its next message, if it may go now, with what the channel rules need
-        to know. Nothing is leased unless this dispatcher is running to send it."""
-        if not self._running:
-            return Claim([], {}, set(), set(), now)
-        items = tx.outbox.claim_head(conversation_id, now, self._lease)
-        return self._with_context(tx, items, now)
-
-    def send_claimed(self, claim: Claim) -> None:
-        """After that transaction committed: deliver what it leased, at once."""
-        if self._running:
-            self._start(claim)
-
-    def _start(self, claim: Claim) -> list[asyncio.Task[None]]:
-        started = [asyncio.create_task(self._deliver(item, claim)) for item in claim.items]
-        for task in started:
-            self._sending.add(task)
-            task.add_done_callback(self._delivered)
-        return started
-
-    def _delivered(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        if self._full:  # the claim loop waits for room
-            self._wake.set()
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("delivering failed; the row is retried when its lease runs out: %r", error)
 
     async def _start_due(self, limit: int) -> list[asyncio.Task[None]]:
         """Claim up to `limit` due items and start delivering each."""
         now = self._clock()
         claim = await self._storage.run(lambda tx: self._claim(tx, now, limit))
-        return self._start(claim)
+        return [asyncio.create_task(self._deliver(item, claim, now)) for item in claim.items]
 
     async def run_once(self) -> int:
         """Claim and deliver one batch of due items; return how many were claimed."""
         now = self._clock()
         claim = await self._storage.run(lambda tx: self._claim(tx, now, self._batch))
-        await asyncio.gather(*(self._deliver(item, claim) for item in claim.items))
+        await asyncio.gather(*(self._deliver(item, claim, now) for item in claim.items))
         return len(claim.items)
 
-    def _claim(self, tx: Transaction, now: datetime, limit: int) -> Claim:
+    def _claim(self, tx: Transaction, now: datetime, limit: int) -> _Claim:
         """Due items, with what the channels' rules need to know about them, read at once."""
-        return self._with_context(tx, tx.outbox.claim_due(now, limit, self._lease), now)
-
-    @staticmethod
-    def _with_context(tx: Transaction, items: list[OutboxItem], now: datetime) -> Claim:
+        items = tx.outbox.claim_due(now, limit, self._lease)
         if not items:
-            return Claim([], {}, set(), set(), now)
+            return _Claim([], {}, set(), set())
         windowed = [
             item.conversation_id
             for item in items
@@ -183,25 +155,23 @@ class Dispatcher:
             if item.kind == FIRST_CONTACT
             and isinstance(lead_id := item.payload.get("lead_id"), int)
         ]
-        return Claim(
+        return _Claim(
             items,
             tx.conversations.windows(windowed) if windowed else {},
             tx.suppressions.among([_address(item) for item in items]),
             tx.leads.chatting_among(first_contacts) if first_contacts else set(),
-            now,
         )
 
-    async def _deliver(self, item: OutboxItem, claim: Claim) -> None:
-        now = claim.now
+    async def _deliver(self, item: OutboxItem, claim: _Claim, now: datetime) -> None:
         channel = _channel(item)
         if _address(item) in claim.suppressed and not item.payload.get("opt_out_notice"):
             reason = "not sent: the prospect opted out (on the suppression list)"
-            await self._finish(item, lambda tx: tx.outbox.mark_failed(item, reason, now))
+            await self._storage.run(lambda tx: tx.outbox.mark_failed(item, reason, now))
             return
         if item.kind == FIRST_CONTACT and item.payload.get("lead_id") in claim.chatting:
             # A first contact waiting out quiet hours: the prospect wrote meanwhile.
             reason = "not sent: the prospect was already chatting"
-            await self._finish(item, lambda tx: tx.outbox.skip(item, reason, now))
+            await self._storage.run(lambda tx: tx.outbox.skip(item, reason, now))
             return
         window = claim.windows.get(item.conversation_id or 0)
         decision = windows.verdict(
@@ -209,11 +179,11 @@ class Dispatcher:
         )
         if isinstance(decision, windows.Hold):
             log.info("outbox %s held: %s", item.id, decision.reason)
-            await self._finish(item, lambda tx: tx.outbox.hold(item, decision.reason, now))
+            await self._storage.run(lambda tx: tx.outbox.hold(item, decision.reason, now))
             return
         if isinstance(decision, windows.Skip):
             log.info("outbox %s skipped: %s", item.id, decision.reason)
-            await self._finish(item, lambda tx: tx.outbox.skip(item, decision.reason, now))
+            await self._storage.run(lambda tx: tx.outbox.skip(item, decision.reason, now))
             return
         if decision.payload is not item.payload:
             item = replace(item, payload=decision.payload)
@@ -233,21 +203,7 @@ class Dispatcher:
             except Exception as error:  # a bug in a sender must not stop every other delivery
                 log.exception("sender for %s raised unexpectedly", item.kind)
                 failure = DeliveryError(f"unexpected {type(error).__name__}")
-        await self._finish(item, self._record(item, channel, provider_id, failure))
-
-    async def _finish(self, item: OutboxItem, record: Callable[[Transaction], None]) -> None:
-        """Record what became of `item` and, in the same transaction, lease its conversation's
-        next message, which then goes at once (no trip through the claim loop)."""
-        conversation_id = item.conversation_id
-        now = self._clock()
-
-        def work(tx: Transaction) -> Claim | None:
-            record(tx)
-            return None if conversation_id is None else self.claim_replies(tx, conversation_id, now)
-
-        claim = await self._storage.run(work)
-        if claim is not None:
-            self.send_claimed(claim)
+        await self._storage.run(self._record(item, channel, provider_id, failure))
 
     def _record(
         self,
@@ -298,14 +254,11 @@ class Dispatcher:
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    """Leased outbox rows, with what the channels' rules need to know about them."""
-
+class _Claim:
     items: list[OutboxItem]
     windows: dict[int, Window]
     suppressed: set[str]
     chatting: set[int]  # leads of first contacts that are already in a conversation
-    now: datetime  # when they were claimed
 
 
 def _channel(item: OutboxItem) -> str:

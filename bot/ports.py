@@ -144,9 +144,6 @@ class Outbox(Protocol):
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         """Take due rows for `lease`; rows another worker holds are skipped, not waited for."""
 
-    def claim_head(self, conversation_id: int, now: datetime, lease: timedelta) -> list[OutboxItem]:
-        """`claim_due` for one conversation: its first pending row, if that is due and free."""
-
     def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None: ...
 
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None: ...

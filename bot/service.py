@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,6 @@ from bot import appointments_service as booking
 from bot import desk
 from bot.catalog import ScriptCatalog
 from bot.compiled import CompiledScript
-from bot.dispatcher import Claim, Dispatcher
 from bot.effects import (
     CancelTimers,
     Closed,
@@ -64,8 +63,6 @@ class TurnResult:
     state: ConversationState | None
     effects: tuple[Effect, ...] = ()
     channel: str = ""
-    # The turn's first message, leased in its transaction, for the dispatcher to send at once.
-    replies: Claim | None = field(default=None, repr=False, compare=False)
 
 
 class ConversationService:
@@ -82,7 +79,6 @@ class ConversationService:
         on_change: Callable[[int, tuple[Effect, ...]], None] = lambda conversation, effects: None,
         watchers: Sequence[TurnWatcher] = (),
         appointment_links: Callable[[int], str] | None = None,
-        replies: Dispatcher | None = None,
     ) -> None:
         self._storage = storage
         self._catalog = catalog
@@ -93,9 +89,6 @@ class ConversationService:
         self._on_change = on_change
         # Inside each turn's transaction: what must commit with it (reps' cards, CRM events).
         self._watchers = tuple(watchers)
-        # A running dispatcher: each turn leases its first message in its own transaction and
-        # hands it over after the commit, so the reply does not wait for a claim of its own.
-        self._replies = replies
         self._locks = KeyedLocks()
         # An appointment id -> its calendar link (bot.appointments_links); None: no links.
         self._links = appointment_links
@@ -156,17 +149,13 @@ class ConversationService:
                 link=self._links,
             )
             self._save_turn(tx, conversation, transition, None, now, started=True)
-            return TurnResult(
-                conversation.id,
-                True,
-                transition.state,
-                transition.effects,
-                channel,
-                self._claim_replies(tx, conversation.id, now),
-            )
+            return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
         result = await self._storage.run(work)
-        self._turn_committed(result)
+        if result.applied:
+            self._on_commit()
+            self._on_turn(channel)
+            self._on_change(result.conversation_id, result.effects)
         return result
 
     async def open(
@@ -357,27 +346,14 @@ class ConversationService:
         transition = self._stepped(tx, conversation, script, inbound, now)
         self._save_turn(tx, conversation, transition, inbound, now)
         return TurnResult(
-            conversation.id,
-            True,
-            transition.state,
-            transition.effects,
-            conversation.channel,
-            self._claim_replies(tx, conversation.id, now),
+            conversation.id, True, transition.state, transition.effects, conversation.channel
         )
 
-    def _claim_replies(self, tx: Transaction, conversation_id: int, now: datetime) -> Claim | None:
-        if self._replies is None:
-            return None
-        return self._replies.claim_replies(tx, conversation_id, now)
-
     def _turn_committed(self, result: TurnResult) -> None:
-        if not result.applied:
-            return
-        if result.replies is not None and self._replies is not None:
-            self._replies.send_claimed(result.replies)
-        self._on_commit()
-        self._on_turn(result.channel)
-        self._on_change(result.conversation_id, result.effects)
+        if result.applied:
+            self._on_commit()
+            self._on_turn(result.channel)
+            self._on_change(result.conversation_id, result.effects)
 
     def _stepped(
         self,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, or_, select, update
 
 from bot.records import OutboxItem
 from storage.sql import insert_row
@@ -38,18 +38,6 @@ _DUE = (
     .limit(bindparam("b_limit"))
     .with_for_update(skip_locked=True)  # PostgreSQL: rows another worker holds are skipped
 )
-# One conversation's head, found through its own rows (the index on conversation_id) rather
-# than through every pending row; SKIP LOCKED: another worker is taking it.
-_FIRST_PENDING = (
-    select(func.min(_EARLIER.c.id))
-    .where(
-        _EARLIER.c.conversation_id == bindparam("b_conversation"), _EARLIER.c.status == "pending"
-    )
-    .scalar_subquery()
-)
-_HEAD = (
-    select(O.c.id).where(O.c.id == _FIRST_PENDING, *_FREE_AND_DUE).with_for_update(skip_locked=True)
-)
 _ITEM = (
     O.c.id,
     O.c.kind,
@@ -59,13 +47,12 @@ _ITEM = (
     O.c.conversation_id,
     O.c.message_id,
 )
-_TAKE = {"claimed_until": bindparam("b_until"), "attempts": O.c.attempts + 1}
 _LEASE = (
-    update(O).where(O.c.id.in_(bindparam("b_ids", expanding=True))).values(_TAKE).returning(*_ITEM)
+    update(O)
+    .where(O.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(claimed_until=bindparam("b_until"), attempts=O.c.attempts + 1)
+    .returning(*_ITEM)
 )
-# SQLite's one writer needs no row locks: the head found and taken in one statement.
-_LEASE_HEAD = update(O).where(O.c.id == _FIRST_PENDING, *_FREE_AND_DUE).values(_TAKE)
-_LEASE_HEAD = _LEASE_HEAD.returning(*_ITEM)
 _FINISH = update(O).where(O.c.id == bindparam("b_id"))
 _MESSAGE_STATUS = update(M).where(M.c.id == bindparam("b_id"))
 
@@ -101,10 +88,6 @@ class SqlOutbox:
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
         due = self._connection.execute(_DUE, {"b_now": now, "b_limit": limit})
         return self._lease(list(due.scalars()), now, lease)
-
-    def claim_head(self, conversation_id: int, now: datetime, lease: timedelta) -> list[OutboxItem]:
-        head = self._connection.execute(_HEAD, {"b_conversation": conversation_id, "b_now": now})
-        return self._lease(list(head.scalars()), now, lease)
 
     def _lease(self, ids: list[int], now: datetime, lease: timedelta) -> list[OutboxItem]:
         """Take these rows for `lease`, in the order given."""

@@ -324,36 +324,23 @@ class _Outbox:
             and row["due_at"] <= now
             and (row["claimed_until"] is None or row["claimed_until"] < now)
         )[:limit]
-        return [self._lease(item_id, now, lease) for _due, item_id in due]
-
-    def claim_head(self, conversation_id: int, now: datetime, lease: timedelta) -> list[OutboxItem]:
-        pending = [
-            (item_id, row)
-            for item_id, row in sorted(self.data.outbox.items())
-            if row["conversation_id"] == conversation_id and row["status"] == "pending"
-        ]
-        if not pending:
-            return []
-        item_id, row = pending[0]
-        if row["due_at"] > now or (
-            row["claimed_until"] is not None and row["claimed_until"] >= now
-        ):
-            return []
-        return [self._lease(item_id, now, lease)]
-
-    def _lease(self, item_id: int, now: datetime, lease: timedelta) -> OutboxItem:
-        row = self.data.outbox[item_id]
-        row["claimed_until"] = now + lease
-        row["attempts"] += 1
-        return OutboxItem(
-            item_id,
-            row["kind"],
-            row["key"],
-            row["payload"],
-            row["attempts"],
-            row["conversation_id"],
-            row["message_id"],
-        )
+        items = []
+        for _due, item_id in due:
+            row = self.data.outbox[item_id]
+            row["claimed_until"] = now + lease
+            row["attempts"] += 1
+            items.append(
+                OutboxItem(
+                    item_id,
+                    row["kind"],
+                    row["key"],
+                    row["payload"],
+                    row["attempts"],
+                    row["conversation_id"],
+                    row["message_id"],
+                )
+            )
+        return items
 
     def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
         self.data.outbox[item.id].update(status="sent", provider_id=provider_id, claimed_until=None)

@@ -207,7 +207,6 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         app[CATALOG],
         clock,
         on_commit=committed,
-        replies=dispatcher,
         on_turn=lambda channel: count_turn(app, channel),
         on_change=app[CONSOLE_HUB].changed,  # the reps' console shows it live
         # Booking confirmations carry <public_url>/a/<token>.ics (bot.appointments_links).
