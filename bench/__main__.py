@@ -63,8 +63,8 @@ BENCHES = (
     Bench(
         "telegram",
         "Telegram turns, and the python-telegram-bot ConversationHandler peer",
-        quick=("--conversations", "2"),
-        smoke=("--concurrency", "3", "--conversations", "1"),
+        quick=("--conversations", "2", "--rounds", "2"),
+        smoke=("--concurrency", "3", "--conversations", "1", "--rounds", "1"),
     ),
     Bench(
         "speed_to_lead",
