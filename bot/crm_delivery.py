@@ -6,7 +6,6 @@ holds up only its own deliveries, never a prospect's chat message."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -26,6 +25,7 @@ from bot.crm_signature import (
     signature,
 )
 from bot.ports import Storage, Transaction
+from bot.wakeups import wake_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,7 @@ class CrmDeliverer:
                 log.exception("CRM delivery failed; trying again shortly")
                 claimed = 0
             if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_wait)
+                await wake_or_timeout(self._wake, self._idle_wait)
 
     async def run_once(self) -> int:
         """Claim and post one batch of due deliveries; return how many were claimed."""

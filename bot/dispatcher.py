@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -19,6 +18,7 @@ from bot.pacing import Pacer, PaceRule
 from bot.ports import Storage, Transaction
 from bot.records import OutboxItem, Window
 from bot.suppression import address_of
+from bot.wakeups import wake_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,7 @@ class Dispatcher:
                     sending.add(task)
                     task.add_done_callback(delivered)
                 if not started or len(started) < room:  # all that is due is under way: wait
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_wait)
+                    await wake_or_timeout(self._wake, self._idle_wait)
         finally:
             for task in sending:
                 task.cancel()

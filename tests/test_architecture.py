@@ -76,7 +76,14 @@ def test_the_checker_itself_catches_a_violation(tmp_path: Path) -> None:
 
 
 def test_the_engine_modules_are_synchronous() -> None:
-    orchestration = {"service.py", "dispatcher.py", "crm_delivery.py", "locks.py", "scheduler.py"}
+    orchestration = {
+        "service.py",
+        "dispatcher.py",
+        "crm_delivery.py",
+        "locks.py",
+        "scheduler.py",
+        "wakeups.py",
+    }
     for path in sorted((ROOT / "bot").rglob("*.py")):
         if path.name in orchestration:
             continue

@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.errors import UnknownConversationError, UnknownScriptError
 from bot.inbound import Inbound, OptionPicked, TextReceived
 from bot.records import Receipt
+from bot.wakeups import wake_or_timeout
 from storage.db import Database
 from storage.transcripts import newest_conversation, transcript_after
 from webhooks.http import json_error, read_json_body
@@ -337,8 +338,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             elif idle >= KEEPALIVE_SECONDS:
                 await response.write(b": keepalive\n\n")
                 idle = 0.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            await wake_or_timeout(wake, POLL_SECONDS)
             idle += POLL_SECONDS
     return response
 

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.effects import Effect
+from bot.wakeups import wake_or_timeout
 from storage import console_inbox as inbox_queries
 from storage import console_queries as queries
 from storage.db import Database
@@ -226,8 +227,7 @@ async def conversation_events(request: web.Request) -> web.StreamResponse:
             elif idle >= KEEPALIVE_SECONDS:
                 await response.write(b": keepalive\n\n")
                 idle = 0.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            await wake_or_timeout(wake, POLL_SECONDS)
             idle += POLL_SECONDS
     return response
 
@@ -256,7 +256,6 @@ async def inbox_events(request: web.Request) -> web.StreamResponse:
                 await response.write(b": keepalive\n\n")
                 idle = 0.0
             seen = mark
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            await wake_or_timeout(wake, POLL_SECONDS)
             idle += POLL_SECONDS
     return response
