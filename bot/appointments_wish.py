@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import islice
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateparser.data import language_order
-from dateparser.date import DateDataParser
-from dateparser.search import search_dates
-
+from bot.answers.dates import dateparser_languages, read_date
 from bot.calendars import Slot
 
 _MAX_TEXT = 200  # a wish is short; dateparser is slow on long text
 _MAX_CANDIDATES = 5000  # free slots looked at: a year of a busy calendar
-_LANGUAGES = frozenset(language_order)
 
 # Parts of the day, after accents are folded. Spanish "mañana" and German "morgen" alone
 # mean "tomorrow": only their "in the morning" forms are a part of the day.
@@ -129,30 +123,8 @@ def _day(
     if not re.search(r"[^\W\d_]", text):
         return None, None
     local_now = now.astimezone(ZoneInfo(timezone))
-    settings: dict[str, Any] = {
-        "TIMEZONE": timezone,
-        "RETURN_AS_TIMEZONE_AWARE": True,
-        "RELATIVE_BASE": local_now.replace(tzinfo=None),
-        "PREFER_DATES_FROM": "future",
-        "RETURN_TIME_AS_PERIOD": True,
-    }
-    wanted = [
-        code for code in (*(tag.split("-")[0] for tag in languages), "en") if code in _LANGUAGES
-    ]
-    with warnings.catch_warnings():
-        # dateparser and the zone libraries under it warn of their own deprecations.
-        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-            warnings.filterwarnings(
-                "ignore", category=category, module=r"(dateparser|tzlocal|pytz|dateutil)(\.|$)"
-            )
-        parser = DateDataParser(languages=list(dict.fromkeys(wanted)), settings=settings)
-        data = parser.get_date_data(text)
-        if data.date_obj is None:
-            found = search_dates(text, languages=list(dict.fromkeys(wanted)), settings=settings)
-            if not found or len(found) != 1:
-                return None, None
-            data = parser.get_date_data(found[0][0])
-    if data.date_obj is None:
+    data = read_date(text, local_now, timezone, dateparser_languages(languages))
+    if data is None or data.date_obj is None:
         return None, None
     day = data.date_obj.astimezone(ZoneInfo(timezone)).date()
     if data.period in ("week", "month", "year"):

@@ -152,10 +152,7 @@ class ConversationService:
             return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
         result = await self._storage.run(work)
-        if result.applied:
-            self._on_commit()
-            self._on_turn(channel)
-            self._on_change(result.conversation_id, result.effects)
+        self._turn_committed(result)
         return result
 
     async def open(
@@ -338,11 +335,17 @@ class ConversationService:
         return result
 
     def _turn(
-        self, tx: Transaction, conversation: Conversation, inbound: Inbound, now: datetime
+        self,
+        tx: Transaction,
+        conversation: Conversation,
+        inbound: Inbound,
+        now: datetime,
+        script: CompiledScript | None = None,  # the conversation's, when the caller has it
     ) -> TurnResult:
-        script = self._catalog.version(
-            conversation.script_id, conversation.script_version, tx.scripts
-        )
+        if script is None:
+            script = self._catalog.version(
+                conversation.script_id, conversation.script_version, tx.scripts
+            )
         transition = self._stepped(tx, conversation, script, inbound, now)
         self._save_turn(tx, conversation, transition, inbound, now)
         return TurnResult(
@@ -419,8 +422,7 @@ class ConversationService:
                 )
             else:
                 action, detail = "appointment_cancelled", str(appointment.id)
-            transition = self._stepped(tx, conversation, script, inbound, now)
-            self._save_turn(tx, conversation, transition, inbound, now)
+            result = self._turn(tx, conversation, inbound, now, script)
             tx.audit.add(
                 conversation_id=conversation.id,
                 lead_id=conversation.lead_id,
@@ -430,9 +432,7 @@ class ConversationService:
                 detail=detail,
                 now=now,
             )
-            return TurnResult(
-                conversation.id, True, transition.state, transition.effects, conversation.channel
-            )
+            return result
 
         async with self._locks.hold(conversation_id):
             now = self._clock()

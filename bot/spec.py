@@ -235,6 +235,14 @@ Weekday: TypeAlias = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WeeklyHours: TypeAlias = dict[Weekday, list[tuple[time, time]]]
 
 
+def _known_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+    return value
+
+
 def _no_overlaps(hours: WeeklyHours) -> WeeklyHours:
     for day, ranges in hours.items():
         ordered = sorted(ranges)
@@ -289,12 +297,7 @@ class CalendarSpec(Model):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+        return None if value is None else _known_timezone(value)
 
     @model_validator(mode="after")
     def _sensible(self) -> CalendarSpec:
@@ -466,11 +469,7 @@ class Script(Model):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+        return _known_timezone(value)
 
     @model_validator(mode="after")
     def _calendars_exist(self) -> Script:

@@ -178,8 +178,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
     # leadbot writes its own access line (log_request): aiohttp's carries the raw request
     # line, query string included, and the Referer, where personal data travels.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # httpx (under python-telegram-bot) logs each request URL at INFO, and a Bot API URL holds
-    # the bot's token.
+    # httpx logs each request URL at INFO, and a Bot API URL holds the bot's token: leadbot's
+    # Bot sends through aiohttp (webhooks/channels/telegram_http.py), but python-telegram-bot
+    # still builds an httpx client of its own for getUpdates.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 

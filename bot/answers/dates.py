@@ -53,7 +53,7 @@ def parse_when(
     stripped = text.strip()
     if not stripped or len(stripped) > _MAX_TEXT:
         return Rejected("date")
-    found = _parse(stripped, local_now, timezone, _dateparser_languages(languages))
+    found = _parse(stripped, local_now, timezone, dateparser_languages(languages))
     if found is None or found.date_obj is None or found.period in _VAGUE_PERIODS:
         return Rejected("date")
     when = found.date_obj.astimezone(zone).replace(second=0, microsecond=0)
@@ -75,7 +75,7 @@ def parse_when(
     return Parsed(day.isoformat(), _long_date(day))
 
 
-def _dateparser_languages(languages: Sequence[str]) -> list[str]:
+def dateparser_languages(languages: Sequence[str]) -> list[str]:
     """The given languages that dateparser knows ("pt-BR" becomes "pt"), then English."""
     chosen: list[str] = []
     for tag in (*languages, "en"):
@@ -89,7 +89,14 @@ def _dateparser_languages(languages: Sequence[str]) -> list[str]:
 
 
 def _parse(text: str, local_now: datetime, timezone: str, languages: list[str]) -> DateData | None:
-    """What dateparser makes of `text`: the whole reply, else the one date found inside it."""
+    return read_date(spell_out_clock_times(text), local_now, timezone, languages)
+
+
+def read_date(
+    text: str, local_now: datetime, timezone: str, languages: list[str]
+) -> DateData | None:
+    """What dateparser makes of `text` (`local_now` in `timezone`; `languages` as
+    `dateparser_languages` gives them): the whole reply, else the one date found inside it."""
     settings: dict[str, Any] = {
         "TIMEZONE": timezone,
         "RETURN_AS_TIMEZONE_AWARE": True,
@@ -99,7 +106,6 @@ def _parse(text: str, local_now: datetime, timezone: str, languages: list[str]) 
         # "tomorrow" (no time) is told apart from "tomorrow at 10".
         "RETURN_TIME_AS_PERIOD": True,
     }
-    spelled = spell_out_clock_times(text)
     with warnings.catch_warnings():
         # dateparser and the time zone libraries under it warn about their own deprecations;
         # pytest turns warnings into errors, and these say nothing about the prospect's reply.
@@ -108,11 +114,11 @@ def _parse(text: str, local_now: datetime, timezone: str, languages: list[str]) 
                 "ignore", category=category, module=r"(dateparser|tzlocal|pytz|dateutil)(\.|$)"
             )
         parser = DateDataParser(languages=languages, settings=settings)
-        data = parser.get_date_data(spelled)
+        data = parser.get_date_data(text)
         if data.date_obj is not None:
             return data
         # Chatter around the date ("friday at 3pm would be great"): take the one date in it.
-        matches = search_dates(spelled, languages=languages, settings=settings)
+        matches = search_dates(text, languages=languages, settings=settings)
         if matches is None or len(matches) != 1:
             return None
         return parser.get_date_data(matches[0][0])

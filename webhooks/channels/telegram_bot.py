@@ -6,7 +6,6 @@ PTB is used for transport only: every vendor error is converted here, once, into
 
 from __future__ import annotations
 
-import logging
 import re
 import warnings
 from datetime import timedelta
@@ -39,7 +38,6 @@ def new_bot(settings: TelegramSettings) -> Bot:
     """A Bot on the configured API root, with a timeout on every call (not yet initialized)."""
     if settings.token is None:
         raise ValueError(f"telegram.token ({TOKEN_VARIABLE}) is not set")
-    quiet_transport_logs()
     # PTB 22 warns, on every RetryAfter it builds, that the int becomes a timedelta in 23;
     # retry_after_seconds takes either.
     warnings.filterwarnings("ignore", RETRY_AFTER_WARNING, PTBDeprecationWarning)
@@ -51,13 +49,6 @@ def new_bot(settings: TelegramSettings) -> Bot:
         base_file_url=f"{root}/file/bot",
         request=request,
     )
-
-
-def quiet_transport_logs() -> None:
-    """httpx logs every request's URL at INFO, and a Bot API URL carries the bot's token."""
-    httpx_log = logging.getLogger("httpx")
-    if httpx_log.getEffectiveLevel() < logging.WARNING:
-        httpx_log.setLevel(logging.WARNING)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
