@@ -13,6 +13,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -22,6 +23,7 @@ from bot.inbound import APPOINTMENT_TIMERS
 from bot.privacy import hashed_address
 from bot.records import DueTimer, Receipt
 from bot.suppression import PHONE_CHANNELS  # their chat id is the prospect's number
+from storage.prepared import execute
 from storage.sql import insert_ignoring_conflict
 from storage.tables import (
     AuditRow,
@@ -45,6 +47,16 @@ L = LeadRow.__table__  # type: ignore[attr-defined]
 # Built once per list length: every claim of outbox rows asks it, most for one address (and
 # its hash); an "expanding" IN would rewrite the statement's text on every execution.
 _SUPPRESSED: dict[int, Select[Any]] = {}
+# Every turn silences its conversation's timers; an appointment's reminders stay until it is
+# moved or cancelled.
+_CANCEL_ALL = delete(T).where(
+    T.c.conversation_id == bindparam("b_conversation"),
+    # One parameter per kind, not an "expanding" list, which is rendered anew on each run.
+    T.c.kind.not_in([literal(kind.value) for kind in APPOINTMENT_TIMERS]),
+)
+
+
+KEPT_SHAPES = 16  # lists up to this long have a statement kept; a longer one is built for its use
 
 
 def _suppressed(count: int) -> Select[Any]:
@@ -52,7 +64,7 @@ def _suppressed(count: int) -> Select[Any]:
     if statement is None:
         wanted: list[BindParameter[str]] = [bindparam(f"b_{n}") for n in range(count)]
         statement = select(X.c.address).where(X.c.address.in_(wanted))
-        if count <= 16:  # a few shapes, kept; a long list is built for its one use
+        if count <= KEPT_SHAPES:
             _SUPPRESSED[count] = statement
     return statement
 
@@ -89,7 +101,11 @@ class SqlSuppressions:
         by_hash = {hashed_address(address): address for address in set(addresses)}
         wanted = sorted({*addresses, *by_hash})
         parameters = {f"b_{number}": address for number, address in enumerate(wanted)}
-        found = self._connection.execute(_suppressed(len(wanted)), parameters).scalars()
+        statement = _suppressed(len(wanted))
+        if len(wanted) <= KEPT_SHAPES:
+            found = execute(self._connection, statement, parameters).scalars()
+        else:  # built for this call: nothing to keep its compiled form for
+            found = self._connection.execute(statement, parameters).scalars()
         return {by_hash.get(address, address) for address in found}
 
 
@@ -131,13 +147,7 @@ class SqlTimers:
         )
 
     def cancel_all(self, conversation_id: int) -> None:
-        # Silence timers only: an appointment's reminders stay until it is moved or cancelled.
-        self._connection.execute(
-            delete(T).where(
-                T.c.conversation_id == conversation_id,
-                T.c.kind.not_in([kind.value for kind in APPOINTMENT_TIMERS]),
-            )
-        )
+        execute(self._connection, _CANCEL_ALL, {"b_conversation": conversation_id})
 
     def claim_due(
         self, now: datetime, limit: int, lease: timedelta, kinds: Sequence[str]

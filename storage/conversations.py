@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from bot.errors import ConcurrentUpdateError, ConversationExistsError
 from bot.records import Conversation, DeliveryTarget, Window
 from bot.state import ConversationState
+from storage.prepared import execute
 from storage.sql import insert_returning_id, insert_row
 from storage.tables import ConversationRow, MessageRow
 
@@ -84,21 +85,21 @@ class SqlConversationRepository:
     def find(self, lead_id: int, channel: str, channel_user_id: str) -> Conversation | None:
         """The conversation this lead already has in this chat, if any (the newest)."""
         where = {"b_lead": lead_id, "b_channel": channel, "b_chat": channel_user_id}
-        row = self._connection.execute(_FIND, where).first()
+        row = execute(self._connection, _FIND, where).first()
         return _conversation(row) if row is not None else None
 
     def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
         where = {"b_channel": channel, "b_chat": channel_user_id}
-        row = self._connection.execute(_LATEST_IN_CHAT, where).first()
+        row = execute(self._connection, _LATEST_IN_CHAT, where).first()
         return _conversation(row) if row is not None else None
 
     def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
         where = {"b_channel": channel, "b_chat": channel_user_id}
-        row = self._connection.execute(_LOCK_LATEST_IN_CHAT, where).first()
+        row = execute(self._connection, _LOCK_LATEST_IN_CHAT, where).first()
         return _conversation(row) if row is not None else None
 
     def lock(self, conversation_id: int) -> Conversation | None:
-        row = self._connection.execute(_LOCK, {"b_id": conversation_id}).first()
+        row = execute(self._connection, _LOCK, {"b_id": conversation_id}).first()
         return _conversation(row) if row is not None else None
 
     def mark_unreachable(self, conversation_id: int, now: datetime) -> None:
@@ -159,7 +160,7 @@ class SqlConversationRepository:
             values["last_inbound_at"] = now
             values["sent_since_inbound"] = 0
         values.update(b_id=conversation.id, b_version=conversation.version)
-        result = self._connection.execute(_SAVE, values)
+        result = execute(self._connection, _SAVE, values)
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"conversation {conversation.id} changed during the turn")
 

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from bot.errors import ReferenceTakenError
 from bot.privacy import CONSENT_CHAT, consent_version, consent_via
 from bot.records import Lead, NewLead
+from storage.prepared import execute
 from storage.sql import fitting, insert_ignoring_conflict, insert_returning_id
 from storage.tables import ConsentRow, LeadRow
 
@@ -200,4 +201,4 @@ class SqlLeadRepository:
         if started:
             changes["b_now"] = now
         statement = _progress(dialect, answers=bool(answers), started=started)
-        self._connection.execute(statement, changes)
+        execute(self._connection, statement, changes)

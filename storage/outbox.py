@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, exists, or_, select, update
 
 from bot.records import OutboxItem
+from storage.prepared import execute
 from storage.sql import insert_row
 from storage.tables import MessageRow, OutboxRow
 
@@ -86,7 +87,7 @@ class SqlOutbox:
         return insert_row(self._connection, O, values)
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
-        due = self._connection.execute(_DUE, {"b_now": now, "b_limit": limit})
+        due = execute(self._connection, _DUE, {"b_now": now, "b_limit": limit})
         return self._lease(list(due.scalars()), now, lease)
 
     def _lease(self, ids: list[int], now: datetime, lease: timedelta) -> list[OutboxItem]:
@@ -100,10 +101,10 @@ class SqlOutbox:
 
     def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
         sent = {"status": "sent", "provider_id": provider_id, "finished_at": now}
-        self._connection.execute(_FINISH, {**sent, "claimed_until": None, "b_id": item.id})
+        execute(self._connection, _FINISH, {**sent, "claimed_until": None, "b_id": item.id})
         if item.message_id is not None:
             line = {"status": "sent", "provider_message_id": provider_id, "b_id": item.message_id}
-            self._connection.execute(_MESSAGE_STATUS, line)
+            execute(self._connection, _MESSAGE_STATUS, line)
 
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
         self._connection.execute(
