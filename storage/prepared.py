@@ -128,12 +128,14 @@ def _prepared(statement: Executable, names: tuple[str, ...], dialect: Dialect) -
 
 def _compile(statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _Prepared | None:
     """None for what this path does not cover (expanding IN, literal-execute parameters, a
-    missing value, unnamed or repeated result columns): such statements run through
-    SQLAlchemy, which raises its own error for a missing value."""
+    missing value, column defaults to compute, unnamed or repeated result columns): such
+    statements run through SQLAlchemy, which raises its own error for a missing value."""
     assert isinstance(statement, ClauseElement)
     compiled = statement.compile(dialect=dialect, column_keys=list(names))
     if not isinstance(compiled, SQLCompiler):
         return None
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        return None  # column defaults SQLAlchemy computes per row (an insert leaving them out)
     binds: list[tuple[str, Any, Processor]] = []
     for name in compiled.positiontup or ():
         bind: BindParameter[Any] = compiled.binds[name]

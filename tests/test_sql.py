@@ -1,5 +1,6 @@
-"""storage.sql on the SQLite writer's connections: the insert run on the driver stores what
-SQLAlchemy's own statement stores, answers the same ids, and fails the same way."""
+"""storage.sql on the SQLite writer's connections: the insert run on the driver
+(storage.prepared) stores what SQLAlchemy's own statement stores, answers the same ids, and
+fails the same way."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.exc import IntegrityError
 
 from storage.leads import T
-from storage.sql import _prepared_sqlite_insert, insert_returning_id
+from storage.prepared import _prepared
+from storage.sql import _cached_insert, insert_returning_id, insert_row
 from tests.conftest import NOW, fresh_database
 
 MADRID = timezone(timedelta(hours=1))
@@ -53,7 +55,9 @@ def lead(external_id: str, reference: str, **changes: Any) -> dict[str, Any]:
 def test_the_driver_insert_stores_what_sqlalchemy_stores(engine: Engine) -> None:
     assert engine.dialect.driver == "pysqlite"  # the path under test
     with engine.begin() as connection:
-        assert _prepared_sqlite_insert(connection, T, tuple(lead("fast", "FAST23"))) is not None
+        statement = _cached_insert("sqlite", T, conflict=True, returning=True)
+        names = tuple(lead("fast", "FAST23"))
+        assert _prepared(statement, names, connection.dialect) is not None
         new_id = insert_returning_id(connection, T, lead("fast", "FAST23"))
         statement = insert(T).values(**lead("slow", "SLOW23")).returning(T.c.id)
         slow_id = connection.execute(statement).scalar_one()
@@ -86,3 +90,16 @@ def test_a_driver_error_is_sqlalchemys_without_the_parameters(engine: Engine) ->
     assert "NOT NULL constraint failed: leads.source" in str(caught.value)
     assert "García" not in str(caught.value)
     assert "+34612345678" not in str(caught.value)
+
+
+def test_an_insert_leaving_out_defaulted_columns_gets_their_defaults(engine: Engine) -> None:
+    """SQLAlchemy computes column defaults per row; such an insert is left to it."""
+    values = {k: v for k, v in lead("z-9", "REF999").items() if k not in ("fields", "is_test")}
+    statement = _cached_insert("sqlite", T, conflict=False, returning=True)
+    with engine.begin() as connection:
+        assert _prepared(statement, tuple(values), connection.dialect) is None
+        new_id = insert_row(connection, T, values)
+        row = connection.exec_driver_sql(
+            "SELECT fields, is_test FROM leads WHERE id = ?", (new_id,)
+        ).one()
+    assert tuple(row) == ("{}", 0)
