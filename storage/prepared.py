@@ -37,6 +37,9 @@ class Rows(Protocol):
     @property
     def rowcount(self) -> int: ...
 
+    @property
+    def lastrowid(self) -> int | None: ...
+
     def first(self) -> Any: ...
 
     def scalars(self) -> Any: ...
@@ -58,6 +61,7 @@ def execute(connection: Connection, statement: Executable, parameters: Mapping[s
 class _Ran:
     rows: list[Any]
     rowcount: int
+    lastrowid: int | None
 
     def first(self) -> Any:
         return self.rows[0] if self.rows else None
@@ -100,7 +104,7 @@ class _Prepared:
                 dialect=connection.dialect,
             ) from error
         rows = [self._row(values) for values in raw] if self.row is not None else []
-        return _Ran(rows, cursor.rowcount)
+        return _Ran(rows, cursor.rowcount, cursor.lastrowid)
 
     def _row(self, raw: Sequence[Any]) -> Any:
         assert self.row is not None

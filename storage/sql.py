@@ -47,18 +47,30 @@ def insert_returning_id(
     connection: Connection, table: Table, values: Mapping[str, Any]
 ) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING (RETURNING id): the new id, or None on a conflict."""
-    statement = _cached_insert(connection.dialect.name, table, conflict=True, returning=True)
-    row = execute(connection, statement, values).first()
-    return int(row[0]) if row is not None else None
+    return _inserted_id(connection, table, values, conflict=True)
 
 
 def insert_row(connection: Connection, table: Table, values: Mapping[str, Any]) -> int:
     """INSERT (RETURNING id): the new row's id. A conflict raises, as `insert()` does."""
-    statement = _cached_insert(connection.dialect.name, table, conflict=False, returning=True)
-    row = execute(connection, statement, values).first()
-    if row is None:  # an INSERT without ON CONFLICT inserts its row or raises
+    new_id = _inserted_id(connection, table, values, conflict=False)
+    if new_id is None:  # an INSERT without ON CONFLICT inserts its row or raises
         raise RuntimeError(f"INSERT INTO {table.name} inserted nothing")
-    return int(row[0])
+    return new_id
+
+
+def _inserted_id(
+    connection: Connection, table: Table, values: Mapping[str, Any], *, conflict: bool
+) -> int | None:
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        # The cursor's lastrowid, as SQLAlchemy reads it on SQLite: RETURNING would cost SQLite
+        # a second pass over the row (17 against 10 us an insert).
+        statement = _cached_insert(dialect, table, conflict=conflict, returning=False)
+        result = execute(connection, statement, values)
+        return result.lastrowid if result.rowcount == 1 else None
+    statement = _cached_insert(dialect, table, conflict=conflict, returning=True)
+    row = execute(connection, statement, values).first()
+    return int(row[0]) if row is not None else None
 
 
 def fitting(value: str, limit: int) -> str:
