@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     Connection,
-    Select,
     bindparam,
     delete,
     insert,
@@ -44,9 +41,14 @@ C = ConversationRow.__table__  # type: ignore[attr-defined]
 L = LeadRow.__table__  # type: ignore[attr-defined]
 
 
-# Built once per list length: every claim of outbox rows asks it, most for one address (and
-# its hash); an "expanding" IN would rewrite the statement's text on every execution.
-_SUPPRESSED: dict[int, Select[Any]] = {}
+# Every claim of outbox rows asks which of its addresses opted out: this many addresses at a
+# time, a long list in several runs of the one statement (the last run's list padded with its
+# own last address). A statement built per call for its exact length cost more than the claim
+# it checked, and an "expanding" IN would rewrite the statement's text on every execution.
+CHECKED_AT_ONCE = 16
+_SUPPRESSED = select(X.c.address).where(
+    X.c.address.in_([bindparam(f"b_{n}") for n in range(CHECKED_AT_ONCE)])
+)
 # Every turn silences its conversation's timers; an appointment's reminders stay until it is
 # moved or cancelled.
 _CANCEL_ALL = delete(T).where(
@@ -54,19 +56,6 @@ _CANCEL_ALL = delete(T).where(
     # One parameter per kind, not an "expanding" list, which is rendered anew on each run.
     T.c.kind.not_in([literal(kind.value) for kind in APPOINTMENT_TIMERS]),
 )
-
-
-KEPT_SHAPES = 16  # lists up to this long have a statement kept; a longer one is built for its use
-
-
-def _suppressed(count: int) -> Select[Any]:
-    statement = _SUPPRESSED.get(count)
-    if statement is None:
-        wanted: list[BindParameter[str]] = [bindparam(f"b_{n}") for n in range(count)]
-        statement = select(X.c.address).where(X.c.address.in_(wanted))
-        if count <= KEPT_SHAPES:
-            _SUPPRESSED[count] = statement
-    return statement
 
 
 class SqlReceipts:
@@ -100,12 +89,12 @@ class SqlSuppressions:
         # An erased person's opt-out is kept under the hash of its address (storage/privacy.py).
         by_hash = {hashed_address(address): address for address in set(addresses)}
         wanted = sorted({*addresses, *by_hash})
-        parameters = {f"b_{number}": address for number, address in enumerate(wanted)}
-        statement = _suppressed(len(wanted))
-        if len(wanted) <= KEPT_SHAPES:
-            found = execute(self._connection, statement, parameters).scalars()
-        else:  # built for this call: nothing to keep its compiled form for
-            found = self._connection.execute(statement, parameters).scalars()
+        found: set[str] = set()
+        for start in range(0, len(wanted), CHECKED_AT_ONCE):
+            some = wanted[start : start + CHECKED_AT_ONCE]
+            some += [some[-1]] * (CHECKED_AT_ONCE - len(some))
+            parameters = {f"b_{number}": address for number, address in enumerate(some)}
+            found.update(execute(self._connection, _SUPPRESSED, parameters).scalars())
         return {by_hash.get(address, address) for address in found}
 
 

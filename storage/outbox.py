@@ -39,20 +39,21 @@ _DUE = (
     .limit(bindparam("b_limit"))
     .with_for_update(skip_locked=True)  # PostgreSQL: rows another worker holds are skipped
 )
-_ITEM = (
-    O.c.id,
-    O.c.kind,
-    O.c.idempotency_key,
-    O.c.payload,
-    O.c.attempts,
-    O.c.conversation_id,
-    O.c.message_id,
-)
-_LEASE = (
+# The claim in one statement, the queue's usual form: lease the due heads and read them back.
+_CLAIM = (
     update(O)
-    .where(O.c.id.in_(bindparam("b_ids", expanding=True)))
+    .where(O.c.id.in_(_DUE.scalar_subquery()))
     .values(claimed_until=bindparam("b_until"), attempts=O.c.attempts + 1)
-    .returning(*_ITEM)
+    .returning(
+        O.c.id,
+        O.c.kind,
+        O.c.idempotency_key,
+        O.c.payload,
+        O.c.attempts,
+        O.c.conversation_id,
+        O.c.message_id,
+        O.c.due_at,
+    )
 )
 _FINISH = update(O).where(O.c.id == bindparam("b_id"))
 _MESSAGE_STATUS = update(M).where(M.c.id == bindparam("b_id"))
@@ -87,17 +88,10 @@ class SqlOutbox:
         return insert_row(self._connection, O, values)
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
-        due = execute(self._connection, _DUE, {"b_now": now, "b_limit": limit})
-        return self._lease(list(due.scalars()), now, lease)
-
-    def _lease(self, ids: list[int], now: datetime, lease: timedelta) -> list[OutboxItem]:
-        """Take these rows for `lease`, in the order given."""
-        if not ids:
-            return []
-        claimed = self._connection.execute(_LEASE, {"b_ids": ids, "b_until": now + lease})
-        items = [_item(row) for row in claimed]
-        order = {item_id: index for index, item_id in enumerate(ids)}
-        return sorted(items, key=lambda item: order[item.id])
+        """Lease up to `limit` due heads of their conversations' queues: oldest due first."""
+        parameters = {"b_now": now, "b_limit": limit, "b_until": now + lease}
+        claimed = sorted(execute(self._connection, _CLAIM, parameters), key=_due_order)
+        return [_item(row) for row in claimed]
 
     def mark_sent(self, item: OutboxItem, provider_id: str | None, now: datetime) -> None:
         sent = {"status": "sent", "provider_id": provider_id, "finished_at": now}
@@ -167,6 +161,10 @@ class SqlOutbox:
                 .where(M.c.id == item.message_id)
                 .values(status="skipped", error=reason[:1000])
             )
+
+
+def _due_order(row: Any) -> tuple[datetime, int]:
+    return row.due_at, row.id
 
 
 def _item(row: Any) -> OutboxItem:

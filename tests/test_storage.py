@@ -246,3 +246,19 @@ async def test_shared_database_on_an_old_schema_refuses_to_start(tmp_path: Path)
             await ensure_current(database, auto_upgrade=False)
     finally:
         await database.dispose()
+
+
+async def test_a_long_list_of_addresses_is_checked_whole(storage: SqlStorage) -> None:
+    """A claim of 50 rows asks about 100 addresses (each with its hash): every run of the
+    fixed-length check counts, the last one padded."""
+    addresses = [f"telegram:{1000 + n}" for n in range(41)]
+    opted_out = {addresses[0], addresses[17], addresses[40]}  # first, middle and last run
+
+    def opt_out(tx: Transaction) -> None:
+        for address in opted_out:
+            tx.suppressions.add(address, "telegram", "said 'stop'", NOW)
+
+    await storage.run(opt_out)
+    found = await storage.run(lambda tx: tx.suppressions.among(addresses))
+    assert found == opted_out
+    assert await storage.run(lambda tx: tx.suppressions.among(addresses[1:17])) == set()
