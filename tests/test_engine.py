@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
 
@@ -497,7 +498,7 @@ def test_naive_clock_is_taken_as_utc() -> None:
 def test_step_never_changes_the_state_it_was_given() -> None:
     convo = Conversation(lead={"first_name": "Ana"})
     before = convo.state
-    snapshot = before.to_dict()
+    snapshot = copy.deepcopy(before.to_dict())  # to_dict copies one level only
     after = step(SCRIPT, before, TextReceived("suv"), NOW)
     assert before.to_dict() == snapshot
     assert after.state is not before
