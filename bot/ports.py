@@ -153,6 +153,9 @@ class Outbox(Protocol):
     def fail_pending(self, conversation_id: int, error: str, now: datetime) -> None:
         """Give up every pending item of this conversation."""
 
+    def has_pending(self, conversation_id: int) -> bool:
+        """Whether an item of this conversation still waits to go out."""
+
     def hold(self, item: OutboxItem, reason: str, now: datetime) -> None:
         """Keep the item unsent, marked with why (outside a channel's window): reps see it."""
 

@@ -56,6 +56,11 @@ _CLAIM = (
     )
 )
 _FINISH = update(O).where(O.c.id == bindparam("b_id"))
+_HAS_PENDING = (
+    select(O.c.id)
+    .where(O.c.conversation_id == bindparam("b_conversation"), O.c.status == "pending")
+    .limit(1)
+)
 _MESSAGE_STATUS = update(M).where(M.c.id == bindparam("b_id"))
 
 
@@ -99,6 +104,10 @@ class SqlOutbox:
         if item.message_id is not None:
             line = {"status": "sent", "provider_message_id": provider_id, "b_id": item.message_id}
             execute(self._connection, _MESSAGE_STATUS, line)
+
+    def has_pending(self, conversation_id: int) -> bool:
+        found = execute(self._connection, _HAS_PENDING, {"b_conversation": conversation_id})
+        return found.first() is not None
 
     def retry_later(self, item: OutboxItem, due_at: datetime, error: str) -> None:
         self._connection.execute(

@@ -363,6 +363,12 @@ class _Outbox:
     def mark_failed(self, item: OutboxItem, error: str, now: datetime) -> None:
         self.data.outbox[item.id].update(status="failed", error=error, claimed_until=None)
 
+    def has_pending(self, conversation_id: int) -> bool:
+        return any(
+            row["conversation_id"] == conversation_id and row["status"] == "pending"
+            for row in self.data.outbox.values()
+        )
+
     def fail_pending(self, conversation_id: int, error: str, now: datetime) -> None:
         for row in self.data.outbox.values():
             if row["conversation_id"] == conversation_id and row["status"] == "pending":

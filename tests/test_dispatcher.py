@@ -373,3 +373,39 @@ async def test_sends_under_way_when_stopped_are_claimed_again_later(backend: Bac
     sender.release.set()
     assert await dispatcher(backend, sender, clock).run_once() == 1
     assert [item.payload["text"] for item in sender.sent] == ["hello"]
+
+
+class Counting:
+    """The backend's storage, counting the transactions run through it."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.runs = 0
+
+    async def run(self, work: object) -> object:
+        self.runs += 1
+        return await self.inner.run(work)  # type: ignore[attr-defined]
+
+
+async def test_a_send_with_nothing_behind_it_does_not_claim_again(backend: Backend) -> None:
+    """Each delivery that ends used to wake the claim loop; the usual reply has nothing behind
+    it, and that claim found nothing (a transaction per reply). Only a send that freed the
+    next message of its conversation wakes it now."""
+    alone, pair = await conversation(backend, "alone"), await conversation(backend, "pair")
+    await queue_chat(backend, alone, ["a1"])
+    await queue_chat(backend, pair, ["p1", "p2"])
+    counting = Counting(backend.storage)
+    sender = RecordingSender()
+    worker = Dispatcher(counting, {"send_text": sender}, FakeClock(), idle_wait=30)  # type: ignore[arg-type]
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: len(sender.sent) == 3, "the three messages")
+        await asyncio.sleep(0.2)  # time for any claim a finished delivery would start
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    texts = [item.payload["text"] for item in sender.sent]
+    assert texts.index("p1") < texts.index("p2")
+    # Claims: the first (a1 and p1), then the one p1's send started (p2); records: three.
+    assert counting.runs == 2 + 3
