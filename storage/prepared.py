@@ -57,11 +57,15 @@ def execute(connection: Connection, statement: Executable, parameters: Mapping[s
     return connection.execute(statement, dict(parameters))
 
 
-@dataclass(frozen=True, slots=True)
 class _Ran:
-    rows: list[Any]
-    rowcount: int
-    lastrowid: int | None
+    """A result read whole (a plain class: a frozen dataclass's __init__ cost a turn more)."""
+
+    __slots__ = ("lastrowid", "rowcount", "rows")
+
+    def __init__(self, rows: list[Any], rowcount: int, lastrowid: int | None) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
 
     def first(self) -> Any:
         return self.rows[0] if self.rows else None
@@ -76,17 +80,17 @@ class _Ran:
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     sql: str
-    # Each parameter in the statement's order: its name, the value it has when the caller
-    # gives none (a literal of the statement), and its type's bind processor.
-    binds: tuple[tuple[str, Any, Processor], ...]
+    # Each parameter in the statement's order: its name and its type's bind processor.
+    binds: tuple[tuple[str, Processor], ...]
+    literals: dict[str, Any]  # the statement's own values, for the names the caller leaves out
     row: Callable[..., Any] | None  # a named tuple of the result's columns; None: no rows
     results: tuple[Processor, ...]
 
     def run(self, connection: Connection, parameters: Mapping[str, Any]) -> _Ran:
-        values = []
-        for name, literal, process in self.binds:
-            value = parameters.get(name, literal)
-            values.append(value if process is None else process(value))
+        given = {**self.literals, **parameters} if self.literals else parameters
+        values = [
+            given[name] if process is None else process(given[name]) for name, process in self.binds
+        ]
         driver = connection.connection.driver_connection
         if not isinstance(driver, sqlite3.Connection):
             raise TypeError(f"expected a sqlite3 connection, not {type(driver).__name__}")
@@ -103,7 +107,7 @@ class _Prepared:
                 hide_parameters=True,
                 dialect=connection.dialect,
             ) from error
-        rows = [self._row(values) for values in raw] if self.row is not None else []
+        rows = [self._row(values) for values in raw] if raw else raw
         return _Ran(rows, cursor.rowcount, cursor.lastrowid)
 
     def _row(self, raw: Sequence[Any]) -> Any:
@@ -124,10 +128,13 @@ def _prepared(statement: Executable, names: tuple[str, ...], dialect: Dialect) -
     shapes = _CACHE.get(id(statement))
     if shapes is None:
         shapes = _CACHE[id(statement)] = (statement, {})
-    key = tuple(sorted(names))
-    if key not in shapes[1]:
-        shapes[1][key] = _compile(statement, key, dialect)
-    return shapes[1][key]
+    # The names in the order given: each caller builds its parameters the same way each time,
+    # and sorting them on every call would cost more than a second entry for another order.
+    compiled = shapes[1]
+    found = compiled.get(names)
+    if found is None and names not in compiled:  # None is kept too: SQLAlchemy runs those
+        found = compiled[names] = _compile(statement, names, dialect)
+    return found
 
 
 def _compile(statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _Prepared | None:
@@ -140,17 +147,17 @@ def _compile(statement: Executable, names: tuple[str, ...], dialect: Dialect) ->
         return None
     if compiled.insert_prefetch or compiled.update_prefetch:
         return None  # column defaults SQLAlchemy computes per row (an insert leaving them out)
-    binds: list[tuple[str, Any, Processor]] = []
+    binds: list[tuple[str, Processor]] = []
+    literals: dict[str, Any] = {}
     for name in compiled.positiontup or ():
         bind: BindParameter[Any] = compiled.binds[name]
         if bind.expanding or bind.literal_execute:
             return None
-        literal = None
         if name not in names:
             if bind.required or bind.callable is not None:
                 return None
-            literal = bind.value
-        binds.append((name, literal, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+            literals[name] = bind.value
+        binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect)))
     columns = list(getattr(statement, "exported_columns", ()))
     row: Callable[..., Any] | None = None
     if columns:
@@ -161,7 +168,7 @@ def _compile(statement: Executable, names: tuple[str, ...], dialect: Dialect) ->
     results = tuple(
         column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
     )
-    return _Prepared(compiled.string, tuple(binds), row, results)
+    return _Prepared(compiled.string, tuple(binds), literals, row, results)
 
 
 def _row_type(keys: list[str]) -> Callable[..., Any]:
