@@ -39,6 +39,10 @@ def _lead(row: Any) -> Lead:
 _PROGRESS: dict[tuple[str, bool, bool], Update] = {}
 
 
+# An erased lead is gone for the conversation: links and chats that name it find nothing.
+_GET = select(T).where(T.c.id == bindparam("b_id"), T.c.erased_at.is_(None))
+
+
 def _progress(dialect: str, *, answers: bool, started: bool) -> Update:
     """A turn's UPDATE of its lead, built once per shape (see storage/conversations.py); the
     plain columns come as parameters. Never onto an erased lead (storage/privacy.py deletes its
@@ -157,9 +161,7 @@ class SqlLeadRepository:
         return set(self._connection.execute(query).scalars())
 
     def get(self, lead_id: int) -> Lead | None:
-        # An erased lead is gone for the conversation: links and chats that name it find nothing.
-        query = select(T).where(T.c.id == lead_id, T.c.erased_at.is_(None))
-        row = (self._connection.execute(query)).first()
+        row = execute(self._connection, _GET, {"b_id": lead_id}).first()
         return _lead(row) if row is not None else None
 
     def update_progress(
