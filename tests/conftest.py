@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, create_engine
 
 from bot.compiled import CompiledScript
 from bot.loader import load_script
@@ -121,3 +122,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """In CI the PostgreSQL tests may not skip: a missing database is a failure there."""
     if os.environ.get("CI") and postgres_url() is None:
         raise pytest.UsageError(f"CI is set but {POSTGRES_URL_VARIABLE} is not")
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    """A migrated SQLite file, opened the way the SQLite writer thread opens it (pysqlite)."""
+    async with fresh_database("sqlite", tmp_path):
+        pass
+    opened = create_engine(f"sqlite:///{tmp_path / 'leadbot.db'}")
+    yield opened
+    opened.dispose()

@@ -4,13 +4,11 @@ not cover still runs, through SQLAlchemy."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, bindparam, create_engine, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from storage.bookkeeping import _CANCEL_ALL
@@ -18,20 +16,10 @@ from storage.conversations import _LOCK_LATEST_IN_CHAT, _SAVE, C
 from storage.outbox import _DUE, _FINISH, O
 from storage.prepared import _prepared, execute
 from storage.tables import TimerRow
-from tests.conftest import NOW, fresh_database
+from tests.conftest import NOW
 
 TIMERS = TimerRow.__table__  # type: ignore[attr-defined]
 STATE = {"question": "budget", "answers": {"name": "José 🚗", "budget": 12000.5}, "ok": True}
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    """A migrated SQLite file, opened the way the writer thread opens it (pysqlite)."""
-    async with fresh_database("sqlite", tmp_path):
-        pass
-    opened = create_engine(f"sqlite:///{tmp_path / 'leadbot.db'}")
-    yield opened
-    opened.dispose()
 
 
 def conversation(connection: Connection, chat: str, **changes: Any) -> int:
@@ -60,10 +48,10 @@ def stored(connection: Connection, table: str, row_id: int) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key != "id"}
 
 
-def test_rows_read_as_sqlalchemys(engine: Engine) -> None:
+def test_rows_read_as_sqlalchemys(sqlite_engine: Engine) -> None:
     where = {"b_channel": "telegram", "b_chat": "1001"}
-    assert engine.dialect.driver == "pysqlite"  # the path under test
-    with engine.begin() as connection:
+    assert sqlite_engine.dialect.driver == "pysqlite"  # the path under test
+    with sqlite_engine.begin() as connection:
         conversation(connection, "1001")
         newest = conversation(connection, "1001", lead_id=2, state=None, last_inbound_at=None)
         assert _prepared(_LOCK_LATEST_IN_CHAT, tuple(where), connection.dialect) is not None
@@ -78,10 +66,10 @@ def test_rows_read_as_sqlalchemys(engine: Engine) -> None:
     assert nobody is None
 
 
-def test_an_update_stores_what_sqlalchemys_stores(engine: Engine) -> None:
+def test_an_update_stores_what_sqlalchemys_stores(sqlite_engine: Engine) -> None:
     later = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     changes = {"state": {**STATE, "question": "roof"}, "status": "done", "updated_at": later}
-    with engine.begin() as connection:
+    with sqlite_engine.begin() as connection:
         fast_id, slow_id = conversation(connection, "1"), conversation(connection, "2")
         fast = execute(
             connection, _SAVE, {**changes, "version": 4, "b_id": fast_id, "b_version": 3}
@@ -101,10 +89,10 @@ def test_an_update_stores_what_sqlalchemys_stores(engine: Engine) -> None:
     assert fast_row["version"] == 4
 
 
-def test_the_statements_own_literals_go_with_it(engine: Engine) -> None:
+def test_the_statements_own_literals_go_with_it(sqlite_engine: Engine) -> None:
     """_DUE holds 'pending' and LIMIT's offset as literals; _FINISH sets its columns from the
     parameters' names; _CANCEL_ALL lists the kinds it keeps one parameter each."""
-    with engine.begin() as connection:
+    with sqlite_engine.begin() as connection:
         ids = []
         for number, status in enumerate(("pending", "sent", "pending", "pending")):
             row = {
@@ -135,9 +123,9 @@ def test_the_statements_own_literals_go_with_it(engine: Engine) -> None:
         assert list(left.scalars()) == ["appointment_24h"]
 
 
-def test_what_it_does_not_cover_runs_through_sqlalchemy(engine: Engine) -> None:
+def test_what_it_does_not_cover_runs_through_sqlalchemy(sqlite_engine: Engine) -> None:
     expanding = select(C.c.id).where(C.c.channel_user_id.in_(bindparam("b_chats", expanding=True)))
-    with engine.begin() as connection:
+    with sqlite_engine.begin() as connection:
         first, second = conversation(connection, "1"), conversation(connection, "2")
         assert _prepared(expanding, ("b_chats",), connection.dialect) is None
         found = execute(connection, expanding, {"b_chats": ["1", "2", "3"]}).scalars()
@@ -146,8 +134,8 @@ def test_what_it_does_not_cover_runs_through_sqlalchemy(engine: Engine) -> None:
             execute(connection, _LOCK_LATEST_IN_CHAT, {"b_channel": "telegram"})
 
 
-def test_a_driver_error_is_sqlalchemys_without_the_parameters(engine: Engine) -> None:
-    with engine.begin() as connection:
+def test_a_driver_error_is_sqlalchemys_without_the_parameters(sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as connection:
         conversation(connection, "1")
         taken = conversation(connection, "2", lead_id=2)
         moved = {"lead_id": 1, "channel_user_id": "1", "b_id": taken}

@@ -4,19 +4,17 @@ fails the same way."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 
 from storage.leads import T
 from storage.prepared import _prepared
 from storage.sql import _cached_insert, insert_returning_id, insert_row
-from tests.conftest import NOW, fresh_database
+from tests.conftest import NOW
 
 MADRID = timezone(timedelta(hours=1))
 VALUES: dict[str, Any] = {
@@ -38,23 +36,13 @@ VALUES: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    """A migrated SQLite file, opened the way the writer thread opens it (pysqlite)."""
-    async with fresh_database("sqlite", tmp_path):
-        pass
-    opened = create_engine(f"sqlite:///{tmp_path / 'leadbot.db'}")
-    yield opened
-    opened.dispose()
-
-
 def lead(external_id: str, reference: str, **changes: Any) -> dict[str, Any]:
     return {**VALUES, "external_id": external_id, "reference": reference, **changes}
 
 
-def test_the_driver_insert_stores_what_sqlalchemy_stores(engine: Engine) -> None:
-    assert engine.dialect.driver == "pysqlite"  # the path under test
-    with engine.begin() as connection:
+def test_the_driver_insert_stores_what_sqlalchemy_stores(sqlite_engine: Engine) -> None:
+    assert sqlite_engine.dialect.driver == "pysqlite"  # the path under test
+    with sqlite_engine.begin() as connection:
         statement = _cached_insert("sqlite", T, conflict=True, returning=True)
         names = tuple(lead("fast", "FAST23"))
         assert _prepared(statement, names, connection.dialect) is not None
@@ -72,8 +60,8 @@ def test_the_driver_insert_stores_what_sqlalchemy_stores(engine: Engine) -> None
     assert fast == slow  # the text SQLite holds, column by column
 
 
-def test_a_conflict_on_either_key_answers_none(engine: Engine) -> None:
-    with engine.begin() as connection:
+def test_a_conflict_on_either_key_answers_none(sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as connection:
         first = insert_returning_id(connection, T, lead("z-1", "REF234"))
         again = insert_returning_id(connection, T, lead("z-1", "REF567"))
         taken = insert_returning_id(connection, T, lead("z-2", "REF234"))
@@ -84,19 +72,19 @@ def test_a_conflict_on_either_key_answers_none(engine: Engine) -> None:
     assert later > first
 
 
-def test_a_driver_error_is_sqlalchemys_without_the_parameters(engine: Engine) -> None:
-    with engine.begin() as connection, pytest.raises(IntegrityError) as caught:
+def test_a_driver_error_is_sqlalchemys_without_the_parameters(sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as connection, pytest.raises(IntegrityError) as caught:
         insert_returning_id(connection, T, lead("z-1", "REF234", source=None))
     assert "NOT NULL constraint failed: leads.source" in str(caught.value)
     assert "García" not in str(caught.value)
     assert "+34612345678" not in str(caught.value)
 
 
-def test_an_insert_leaving_out_defaulted_columns_gets_their_defaults(engine: Engine) -> None:
+def test_an_insert_leaving_out_defaulted_columns_gets_their_defaults(sqlite_engine: Engine) -> None:
     """SQLAlchemy computes column defaults per row; such an insert is left to it."""
     values = {k: v for k, v in lead("z-9", "REF999").items() if k not in ("fields", "is_test")}
     statement = _cached_insert("sqlite", T, conflict=False, returning=True)
-    with engine.begin() as connection:
+    with sqlite_engine.begin() as connection:
         assert _prepared(statement, tuple(values), connection.dialect) is None
         new_id = insert_row(connection, T, values)
         row = connection.exec_driver_sql(
