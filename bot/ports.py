@@ -75,11 +75,9 @@ class ConversationRepository(Protocol):
     def find(self, lead_id: int, channel: str, channel_user_id: str) -> Conversation | None:
         """The conversation this lead already has in this chat, if any."""
 
-    def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
-        """The newest conversation in this chat, whatever its lead."""
-
     def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
-        """`latest_in_chat`, held for this transaction as `lock` holds it."""
+        """The newest conversation in this chat, whatever its lead, held for this transaction
+        as `lock` holds it."""
 
     def lock(self, conversation_id: int) -> Conversation | None:
         """Load a conversation and hold it for this transaction (a row lock where supported)."""

@@ -22,14 +22,13 @@ M = MessageRow.__table__  # type: ignore[attr-defined]
 # looks up its compiled form on each execution of a new statement object, which cost more than
 # SQLite's own work on the row.
 _IN_CHAT = (C.c.channel == bindparam("b_channel"), C.c.channel_user_id == bindparam("b_chat"))
-_LATEST_IN_CHAT = select(C).where(*_IN_CHAT).order_by(C.c.id.desc()).limit(1)
 _FIND = (
     select(C).where(C.c.lead_id == bindparam("b_lead"), *_IN_CHAT).order_by(C.c.id.desc()).limit(1)
 )
 # FOR UPDATE holds the row on PostgreSQL until commit: a second worker handling the same
 # conversation waits there. SQLite ignores it; its writers are serialised anyway.
 _LOCK = select(C).where(C.c.id == bindparam("b_id")).with_for_update()
-_LOCK_LATEST_IN_CHAT = _LATEST_IN_CHAT.with_for_update()
+_LOCK_LATEST_IN_CHAT = select(C).where(*_IN_CHAT).order_by(C.c.id.desc()).limit(1).with_for_update()
 # The turn's state, only onto the version the turn read (optimistic concurrency).
 _SAVE = update(C).where(C.c.id == bindparam("b_id"), C.c.version == bindparam("b_version"))
 
@@ -86,11 +85,6 @@ class SqlConversationRepository:
         """The conversation this lead already has in this chat, if any (the newest)."""
         where = {"b_lead": lead_id, "b_channel": channel, "b_chat": channel_user_id}
         row = execute(self._connection, _FIND, where).first()
-        return _conversation(row) if row is not None else None
-
-    def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
-        where = {"b_channel": channel, "b_chat": channel_user_id}
-        row = execute(self._connection, _LATEST_IN_CHAT, where).first()
         return _conversation(row) if row is not None else None
 
     def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:

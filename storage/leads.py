@@ -36,11 +36,9 @@ def _lead(row: Any) -> Lead:
     )
 
 
-_PROGRESS: dict[tuple[str, bool, bool], Update] = {}
-
-
 # An erased lead is gone for the conversation: links and chats that name it find nothing.
 _GET = select(T).where(T.c.id == bindparam("b_id"), T.c.erased_at.is_(None))
+_PROGRESS: dict[tuple[str, bool, bool], Update] = {}
 
 
 def _progress(dialect: str, *, answers: bool, started: bool) -> Update:

@@ -178,16 +178,13 @@ class _Conversations:
         ]
         return found[-1] if found else None
 
-    def latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
+    def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
         found = [
             c
             for c in self.data.conversations.values()
             if (c.channel, c.channel_user_id) == (channel, channel_user_id)
         ]
         return found[-1] if found else None
-
-    def lock_latest_in_chat(self, channel: str, channel_user_id: str) -> Conversation | None:
-        return self.latest_in_chat(channel, channel_user_id)
 
     def lock(self, conversation_id: int) -> Conversation | None:
         return self.data.conversations.get(conversation_id)

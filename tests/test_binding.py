@@ -66,7 +66,9 @@ async def test_a_typed_reference_code_binds_a_first_message(backend: Backend) ->
     chats, _ = router(backend)
     lead_id = await form_lead(backend)
     opened = await chats.receive(message("hi! my code is k7q2mx", 1))
-    lead = await backend.storage.run(lambda tx: tx.conversations.latest_in_chat("telegram", "42"))
+    lead = await backend.storage.run(
+        lambda tx: tx.conversations.lock_latest_in_chat("telegram", "42")
+    )
     assert opened.applied
     assert lead is not None
     assert lead.lead_id == lead_id
@@ -76,7 +78,7 @@ async def test_a_chat_without_a_form_gets_a_lead_of_its_own(backend: Backend) ->
     chats, _ = router(backend)
     opened = await chats.receive(message("/start", 1, start=""))
     conversation = await backend.storage.run(
-        lambda tx: tx.conversations.latest_in_chat("telegram", "42")
+        lambda tx: tx.conversations.lock_latest_in_chat("telegram", "42")
     )
     assert conversation is not None
     lead = await backend.storage.run(lambda tx: tx.leads.get(conversation.lead_id))
@@ -92,7 +94,7 @@ async def test_a_campaign_tag_in_the_start_payload_is_attribution(backend: Backe
     chats, _ = router(backend)
     await chats.receive(message("/start", 1, start="spring_promo"))
     conversation = await backend.storage.run(
-        lambda tx: tx.conversations.latest_in_chat("telegram", "42")
+        lambda tx: tx.conversations.lock_latest_in_chat("telegram", "42")
     )
     assert conversation is not None
     lead = await backend.storage.run(lambda tx: tx.leads.get(conversation.lead_id))
@@ -131,7 +133,7 @@ async def test_a_deep_link_payload_never_binds_by_reference_code(backend: Backen
     lead_id = await form_lead(backend)
     await chats.receive(message("/start", 1, start="K7Q2MX"))  # someone else's code
     conversation = await backend.storage.run(
-        lambda tx: tx.conversations.latest_in_chat("telegram", "42")
+        lambda tx: tx.conversations.lock_latest_in_chat("telegram", "42")
     )
     assert conversation is not None
     assert conversation.lead_id != lead_id  # a lead of this chat's own, tagged K7Q2MX

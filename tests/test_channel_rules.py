@@ -222,7 +222,7 @@ async def test_reply_to_first_contact_opens_that_leads_conversation(backend: Bac
     transcript = await backend.transcript(conversation)
     assert transcript[0] == ("prospect", "yes please", "received")
     stored = await backend.storage.run(
-        lambda tx: tx.conversations.latest_in_chat("sms", first.payload["chat"])
+        lambda tx: tx.conversations.lock_latest_in_chat("sms", first.payload["chat"])
     )
     assert stored is not None
     assert stored.lead_id == lead
