@@ -95,8 +95,10 @@ class Dispatcher:
         (up to `batch` at once), so a reply written now never waits for the slowest send of an
         earlier batch. A delivery that ends wakes the loop when it may have freed its
         conversation's next message; the common one, a reply with nothing behind it, does not
-        (at 100 turns/s that was a claim transaction per turn finding nothing)."""
+        (at 100 turns/s that was a claim transaction per turn finding nothing), unless the batch
+        was full: then work may be waiting for the room it leaves."""
         sending: set[asyncio.Task[bool]] = set()
+        full = False  # the last pass could claim no more than the batch's room
 
         def delivered(task: asyncio.Task[bool]) -> None:
             sending.discard(task)
@@ -107,7 +109,7 @@ class Dispatcher:
                 log.error(
                     "delivering failed; the row is retried when its lease runs out: %r", error
                 )
-            elif task.result():
+            elif task.result() or full:
                 self._wake.set()
 
         try:
@@ -123,7 +125,8 @@ class Dispatcher:
                 for task in started:
                     sending.add(task)
                     task.add_done_callback(delivered)
-                if not started or len(started) < room:  # all that is due is under way: wait
+                full = len(started) >= room
+                if not started or not full:  # all that is due is under way: wait
                     await wake_or_timeout(self._wake, self._idle_wait)
         finally:
             for task in sending:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from bot.ports import Storage
+from bot.ports import Storage, Transaction
 from storage.db import Database
 from storage.tables import ConversationRow, MessageRow, OutboxRow
 from storage.transactions import SqlStorage
@@ -17,6 +17,20 @@ from tests.conftest import fresh_database
 from tests.fakes import MemoryStorage
 
 BACKENDS = ["memory", "sqlite", "postgresql"]
+T = TypeVar("T")
+
+
+class Counting:
+    """A storage counting the transactions run through it: each is a trip to the database
+    (on SQLite, a wait for the writer thread)."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.runs = 0
+
+    async def run(self, work: Callable[[Transaction], T]) -> T:
+        self.runs += 1
+        return await self.inner.run(work)
 
 
 class Backend:

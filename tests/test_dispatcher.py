@@ -18,7 +18,7 @@ from bot.ports import Transaction
 from bot.records import NewLead, OutboxItem
 from storage.db import connect
 from storage.transactions import SqlStorage
-from tests.backends import BACKENDS, Backend, open_backend
+from tests.backends import BACKENDS, Backend, Counting, open_backend
 from tests.conftest import NOW, FakeClock
 from tests.fakes import RecordingSender
 
@@ -356,6 +356,30 @@ async def test_a_slow_send_holds_back_only_its_own_conversation(backend: Backend
     assert [row["status"] for row in await backend.outbox()] == ["sent"] * 4
 
 
+async def test_work_left_behind_by_a_full_batch_goes_when_room_frees(backend: Backend) -> None:
+    """With `batch` sends under way the loop claims nothing more and waits. A send ending with
+    nothing behind it in its own conversation must still wake it when the batch was full: the
+    rows left waiting would otherwise sit until the idle timeout (30 s here)."""
+    first, second, third = [await conversation(backend, name) for name in ("c1", "c2", "c3")]
+    for chat, text in ((first, "one"), (second, "two")):
+        await queue_chat(backend, chat, [text])
+    sender = HeldSender(held={str(first), str(second)})
+    worker = dispatcher(backend, sender, FakeClock(), idle_wait=30, batch=2)
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: sorted(sender.started) == ["one", "two"], "the batch to fill")
+        await queue_chat(backend, third, ["three"])
+        worker.wake()  # committed while the batch is full: nothing is claimed for it yet
+        await asyncio.sleep(0.1)
+        assert "three" not in sender.started
+        sender.release.set()  # both sends end; neither conversation has more to send
+        await until(lambda: len(sender.sent) == 3, "the third message, once room freed")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_sends_under_way_when_stopped_are_claimed_again_later(backend: Backend) -> None:
     one = await conversation(backend, "one")
     await queue_chat(backend, one, ["hello"])
@@ -375,18 +399,6 @@ async def test_sends_under_way_when_stopped_are_claimed_again_later(backend: Bac
     assert [item.payload["text"] for item in sender.sent] == ["hello"]
 
 
-class Counting:
-    """The backend's storage, counting the transactions run through it."""
-
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
-        self.runs = 0
-
-    async def run(self, work: object) -> object:
-        self.runs += 1
-        return await self.inner.run(work)  # type: ignore[attr-defined]
-
-
 async def test_a_send_with_nothing_behind_it_does_not_claim_again(backend: Backend) -> None:
     """Each delivery that ends used to wake the claim loop; the usual reply has nothing behind
     it, and that claim found nothing (a transaction per reply). Only a send that freed the
@@ -396,7 +408,7 @@ async def test_a_send_with_nothing_behind_it_does_not_claim_again(backend: Backe
     await queue_chat(backend, pair, ["p1", "p2"])
     counting = Counting(backend.storage)
     sender = RecordingSender()
-    worker = Dispatcher(counting, {"send_text": sender}, FakeClock(), idle_wait=30)  # type: ignore[arg-type]
+    worker = Dispatcher(counting, {"send_text": sender}, FakeClock(), idle_wait=30)
     task = asyncio.create_task(worker.run())
     try:
         await until(lambda: len(sender.sent) == 3, "the three messages")
