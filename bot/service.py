@@ -111,9 +111,40 @@ class ConversationService:
         """Open a conversation for a lead on a channel, and run its first turn. `said` is the
         prospect's first message when they wrote first (it opens the conversation, it does not
         answer a question they have not seen yet): kept in the transcript."""
+        started = await self._start(
+            lead_id,
+            channel=channel,
+            channel_user_id=channel_user_id,
+            language=language,
+            timezone=timezone,
+            receipt=receipt,
+            said=said,
+            unless_open=False,
+        )
+        assert isinstance(started, TurnResult)  # without unless_open there is nothing to find
+        return started
+
+    async def _start(
+        self,
+        lead_id: int,
+        *,
+        channel: str,
+        channel_user_id: str,
+        language: str | None,
+        timezone: str | None,
+        receipt: Receipt | None,
+        said: str | None,
+        unless_open: bool,
+    ) -> TurnResult | Conversation:
+        """`start`; with `unless_open`, first look for the lead's conversation in this chat in
+        the same transaction, and return it untouched when there is one."""
         now = self._clock()
 
-        def work(tx: Transaction) -> TurnResult:
+        def work(tx: Transaction) -> TurnResult | Conversation:
+            if unless_open:
+                existing = tx.conversations.find(lead_id, channel, channel_user_id)
+                if existing is not None:
+                    return existing
             if receipt is not None and not tx.receipts.add(receipt, now):
                 return TurnResult(0, False, None, channel=channel)
             lead = tx.leads.get(lead_id)
@@ -152,7 +183,8 @@ class ConversationService:
             return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
         result = await self._storage.run(work)
-        self._turn_committed(result)
+        if isinstance(result, TurnResult):
+            self._turn_committed(result)
         return result
 
     async def open(
@@ -170,27 +202,29 @@ class ConversationService:
         the engine says "welcome back" and asks the pending question again)."""
         # Two first opens at once (two tabs, a double tap) must not start two conversations.
         async with self._locks.hold(("open", lead_id, channel, channel_user_id)):
-            existing = await self._storage.run(
-                lambda tx: tx.conversations.find(lead_id, channel, channel_user_id)
-            )
-            if existing is None:
-                try:
-                    return await self.start(
-                        lead_id,
-                        channel=channel,
-                        channel_user_id=channel_user_id,
-                        language=language,
-                        timezone=timezone,
-                        receipt=receipt,
-                        said=said,
-                    )
-                except ConversationExistsError:  # another worker won the race: join it
-                    existing = await self._storage.run(
-                        lambda tx: tx.conversations.find(lead_id, channel, channel_user_id)
-                    )
-                    if existing is None:
-                        raise
-        return await self.handle(existing.id, ConversationStarted(language=language), receipt)
+            # Looking for the conversation and starting one are one trip to the database: the
+            # first message of a new chat is the one the prospect waits on most.
+            try:
+                opened = await self._start(
+                    lead_id,
+                    channel=channel,
+                    channel_user_id=channel_user_id,
+                    language=language,
+                    timezone=timezone,
+                    receipt=receipt,
+                    said=said,
+                    unless_open=True,
+                )
+            except ConversationExistsError:  # another worker won the race: join it
+                found = await self._storage.run(
+                    lambda tx: tx.conversations.find(lead_id, channel, channel_user_id)
+                )
+                if found is None:
+                    raise
+                opened = found
+        if isinstance(opened, TurnResult):
+            return opened
+        return await self.handle(opened.id, ConversationStarted(language=language), receipt)
 
     async def lead_with_phone(self, phone: str, since: datetime) -> int | None:
         lead = await self._storage.run(lambda tx: tx.leads.latest_with_phone(phone, since))

@@ -18,7 +18,7 @@ from bot.service import ConversationService
 from bot.tokens import TokenSigner
 from storage.db import connect
 from storage.transactions import SqlStorage
-from tests.backends import BACKENDS, Backend, open_backend
+from tests.backends import BACKENDS, Backend, Counting, open_backend
 from tests.conftest import NOW, FakeClock
 
 SOURCE = """\
@@ -249,9 +249,16 @@ async def test_a_typed_reference_code_finds_the_lead(backend: Backend) -> None:
 
 
 async def test_open_starts_once_then_welcomes_back(backend: Backend) -> None:
-    service = ConversationService(backend.storage, catalog(), FakeClock())
+    counting = Counting(backend.storage)
+    service = ConversationService(counting, catalog(), FakeClock())
     lead_id = await add_lead(backend)
     first = await service.open(lead_id, channel="web", channel_user_id="lead-1")
+    # Looking for the chat's conversation and starting it: one transaction, where they were two.
+    assert counting.runs == 1
+    assert [line[1] for line in await backend.transcript(first.conversation_id)] == [
+        "Hi Ana!",
+        "Which product?",
+    ]
     await service.handle(first.conversation_id, TextReceived("alpha"))
     again = await service.open(lead_id, channel="web", channel_user_id="lead-1")
     assert again.conversation_id == first.conversation_id
