@@ -65,6 +65,19 @@ class TurnResult:
     channel: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """A conversation to open for a lead in a chat: `start`'s and `open`'s arguments."""
+
+    lead_id: int
+    channel: str
+    chat: str  # the channel's user id
+    language: str | None
+    timezone: str | None
+    receipt: Receipt | None
+    said: str | None
+
+
 class ConversationService:
     """Every channel calls this. A turn that returns has been committed, whole."""
 
@@ -111,33 +124,16 @@ class ConversationService:
         """Open a conversation for a lead on a channel, and run its first turn. `said` is the
         prospect's first message when they wrote first (it opens the conversation, it does not
         answer a question they have not seen yet): kept in the transcript."""
-        started = await self._start(
-            lead_id,
-            channel=channel,
-            channel_user_id=channel_user_id,
-            language=language,
-            timezone=timezone,
-            receipt=receipt,
-            said=said,
-            unless_open=False,
-        )
+        opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, said)
+        started = await self._start(opening, unless_open=False)
         assert isinstance(started, TurnResult)  # without unless_open there is nothing to find
         return started
 
-    async def _start(
-        self,
-        lead_id: int,
-        *,
-        channel: str,
-        channel_user_id: str,
-        language: str | None,
-        timezone: str | None,
-        receipt: Receipt | None,
-        said: str | None,
-        unless_open: bool,
-    ) -> TurnResult | Conversation:
+    async def _start(self, opening: _Opening, *, unless_open: bool) -> TurnResult | Conversation:
         """`start`; with `unless_open`, first look for the lead's conversation in this chat in
         the same transaction, and return it untouched when there is one."""
+        lead_id, channel, channel_user_id = opening.lead_id, opening.channel, opening.chat
+        language, receipt, said = opening.language, opening.receipt, opening.said
         now = self._clock()
 
         def work(tx: Transaction) -> TurnResult | Conversation:
@@ -168,7 +164,9 @@ class ConversationService:
                     status="received",
                     now=now,
                 )
-            started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
+            started = ConversationStarted(
+                dict(lead.fields), language or lead.language, opening.timezone
+            )
             seen = booking.availability(tx, loaded.script, now)
             transition = booking.settle(
                 tx,
@@ -205,16 +203,10 @@ class ConversationService:
             # Looking for the conversation and starting one are one trip to the database: the
             # first message of a new chat is the one the prospect waits on most.
             try:
-                opened = await self._start(
-                    lead_id,
-                    channel=channel,
-                    channel_user_id=channel_user_id,
-                    language=language,
-                    timezone=timezone,
-                    receipt=receipt,
-                    said=said,
-                    unless_open=True,
+                opening = _Opening(
+                    lead_id, channel, channel_user_id, language, timezone, receipt, said
                 )
+                opened = await self._start(opening, unless_open=True)
             except ConversationExistsError:  # another worker won the race: join it
                 found = await self._storage.run(
                     lambda tx: tx.conversations.find(lead_id, channel, channel_user_id)
