@@ -133,7 +133,7 @@ class ConversationService:
         """`start`; with `unless_open`, first look for the lead's conversation in this chat in
         the same transaction, and return it untouched when there is one."""
         lead_id, channel, channel_user_id = opening.lead_id, opening.channel, opening.chat
-        language, receipt, said = opening.language, opening.receipt, opening.said
+        language, timezone, receipt = opening.language, opening.timezone, opening.receipt
         now = self._clock()
 
         def work(tx: Transaction) -> TurnResult | Conversation:
@@ -156,17 +156,15 @@ class ConversationService:
                 script_version=loaded.script.version,
                 now=now,
             )
-            if said:
+            if opening.said:
                 tx.transcript.add(
                     conversation_id=conversation.id,
                     author="prospect",
-                    text=storable(said),
+                    text=storable(opening.said),
                     status="received",
                     now=now,
                 )
-            started = ConversationStarted(
-                dict(lead.fields), language or lead.language, opening.timezone
-            )
+            started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
             seen = booking.availability(tx, loaded.script, now)
             transition = booking.settle(
                 tx,
@@ -202,10 +200,8 @@ class ConversationService:
         async with self._locks.hold(("open", lead_id, channel, channel_user_id)):
             # Looking for the conversation and starting one are one trip to the database: the
             # first message of a new chat is the one the prospect waits on most.
+            opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, said)
             try:
-                opening = _Opening(
-                    lead_id, channel, channel_user_id, language, timezone, receipt, said
-                )
                 opened = await self._start(opening, unless_open=True)
             except ConversationExistsError:  # another worker won the race: join it
                 found = await self._storage.run(
