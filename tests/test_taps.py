@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.ports import Transaction
 from bot.records import NewLead, OutboxItem
@@ -10,6 +15,22 @@ from storage.db import Database
 from storage.transactions import SqlStorage
 from tests.conftest import NOW
 from webhooks.channels.taps import RECORD_WAIT, question_of_tap
+
+
+@dataclass
+class RecordedAfterFirstRead(Database):
+    """The database, with the send's record committed the moment its first read ends: the
+    tap's lookup has just missed the record, and every read after it sees it."""
+
+    record: Callable[[], Awaitable[None]] | None = None
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        async with super().reading() as connection:
+            yield connection
+        if self.record is not None:
+            record, self.record = self.record, None
+            await record()
 
 
 async def _sent_question(storage: SqlStorage) -> OutboxItem:
@@ -57,5 +78,27 @@ async def test_a_tap_that_beats_the_record_of_its_message_finds_its_question(
         assert RECORD_WAIT > 0.3
         # A message leadbot never sent answers nothing (after the wait).
         assert await question_of_tap(database, "telegram", "42", "999") is None
+    finally:
+        await storage.close()
+
+
+async def test_a_record_landing_between_the_taps_two_reads_still_finds_its_question(
+    database: Database,
+) -> None:
+    """The lookup misses the record, which then commits before the check for a send still
+    awaiting its id: that check finds none, and the tap must still be read again, not taken
+    for a tap on a message leadbot does not know (CI caught this race under load)."""
+    storage = SqlStorage(database)
+    try:
+        item = await _sent_question(storage)
+
+        async def record() -> None:
+            await storage.run(lambda tx: tx.outbox.mark_sent(item, "777", NOW))
+
+        racing = RecordedAfterFirstRead(
+            database.engine, database.url, database.schema, database.write_gate, record
+        )
+        assert await question_of_tap(racing, "telegram", "42", "777") == "product"
+        assert racing.record is None  # the record did land between the reads
     finally:
         await storage.close()

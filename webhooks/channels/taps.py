@@ -4,7 +4,8 @@ A prospect can tap a button a moment after it arrived, before the dispatcher has
 provider's id for that message (the send returned, its record is a transaction away). Buttons
 that carry a question are only ever ours, so while the chat has a question whose send is not
 recorded yet, an id not found is looked up again for a short while; otherwise (or after the
-wait) the tap is read as a tap on a message leadbot does not know.
+wait) the tap is read as a tap on a message leadbot does not know, once a last lookup made
+sure the record did not land between the two reads.
 """
 
 from __future__ import annotations
@@ -28,5 +29,7 @@ async def question_of_tap(
         if question is not None or loop.time() >= deadline:
             return question
         if not await awaits_provider_id(database, channel, chat):
-            return None  # nothing in flight: a message leadbot does not know, or an old one
+            # Nothing in flight: a message leadbot does not know, or an old one; or the record
+            # landed between these two reads, which only a read after the second one sees.
+            return await question_of_provider_message(database, channel, chat, provider_id)
         await asyncio.sleep(_POLL)
