@@ -76,12 +76,12 @@ class IntakeService:
 
         def work(tx: Transaction) -> list[tuple[Lead, bool]]:
             nonlocal queued
-            stored = [self._add(tx, lead, now) for lead in leads]
-            for new, (lead, created) in zip(leads, stored, strict=True):
+            stored = []
+            for lead in leads:
+                added, created = self._add(tx, lead, now)
                 if created:
-                    queued += self._queue_first_contact(tx, new, lead.id, now)
-                    for watcher in self._watchers:
-                        queued += watcher.lead_created(tx, lead.id, now)
+                    queued += self._created(tx, lead, added.id, now)
+                stored.append((added, created))
             return stored
 
         stored = await self._storage.run(work)
@@ -93,6 +93,23 @@ class IntakeService:
             )
             for lead, created in stored
         ]
+
+    def store_in(self, tx: Transaction, submission: Submission, now: datetime) -> Lead:
+        """`submit` for one submission, in the caller's transaction (a chat's first message
+        stores its lead in the turn that opens its conversation). The caller wakes the senders
+        after its commit: a first contact or a watcher's event may be queued."""
+        lead = self._new_lead(submission, self.script_for(submission), now)
+        stored, created = self._add(tx, lead, now)
+        if created:
+            self._created(tx, lead, stored.id, now)
+        return stored
+
+    def _created(self, tx: Transaction, lead: NewLead, lead_id: int, now: datetime) -> int:
+        """What a new lead sets going, in its transaction: how many messages it queued."""
+        queued = self._queue_first_contact(tx, lead, lead_id, now)
+        for watcher in self._watchers:
+            queued += watcher.lead_created(tx, lead_id, now)
+        return queued
 
     def _queue_first_contact(
         self, tx: Transaction, lead: NewLead, lead_id: int, now: datetime

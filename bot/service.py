@@ -66,6 +66,16 @@ class TurnResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FirstMessage:
+    """How a chat's first message opens its conversation (`answer_in_chat`): `lead_for` finds
+    or stores the lead it belongs to, in the turn's transaction; `said` is its text."""
+
+    lead_for: Callable[[Transaction, datetime], int]
+    language: str | None
+    said: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Opening:
     """A conversation to open for a lead in a chat: `start`'s and `open`'s arguments."""
 
@@ -132,56 +142,60 @@ class ConversationService:
     async def _start(self, opening: _Opening, *, unless_open: bool) -> TurnResult | Conversation:
         """`start`; with `unless_open`, first look for the lead's conversation in this chat in
         the same transaction, and return it untouched when there is one."""
-        lead_id, channel, channel_user_id = opening.lead_id, opening.channel, opening.chat
-        language, timezone, receipt = opening.language, opening.timezone, opening.receipt
         now = self._clock()
 
         def work(tx: Transaction) -> TurnResult | Conversation:
             if unless_open:
-                existing = tx.conversations.find(lead_id, channel, channel_user_id)
+                existing = tx.conversations.find(opening.lead_id, opening.channel, opening.chat)
                 if existing is not None:
                     return existing
-            if receipt is not None and not tx.receipts.add(receipt, now):
-                return TurnResult(0, False, None, channel=channel)
-            lead = tx.leads.get(lead_id)
-            if lead is None:
-                raise UnknownConversationError(f"no lead {lead_id}")
-            loaded = self._catalog.current(lead.script_id)
-            tx.scripts.ensure(loaded.script.id, loaded.script.version, loaded.source, now)
-            conversation = tx.conversations.add(
-                lead_id=lead_id,
-                channel=channel,
-                channel_user_id=channel_user_id,
-                script_id=loaded.script.id,
-                script_version=loaded.script.version,
-                now=now,
-            )
-            if opening.said:
-                tx.transcript.add(
-                    conversation_id=conversation.id,
-                    author="prospect",
-                    text=storable(opening.said),
-                    status="received",
-                    now=now,
-                )
-            started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
-            seen = booking.availability(tx, loaded.script, now)
-            transition = booking.settle(
-                tx,
-                conversation,
-                step(loaded.script, None, started, now, availability=seen),
-                lambda full: step(loaded.script, None, started, now, availability=full),
-                seen=seen,
-                now=now,
-                link=self._links,
-            )
-            self._save_turn(tx, conversation, transition, None, now, started=True)
-            return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
+            if opening.receipt is not None and not tx.receipts.add(opening.receipt, now):
+                return TurnResult(0, False, None, channel=opening.channel)
+            return self._open_in(tx, opening, now)
 
         result = await self._storage.run(work)
         if isinstance(result, TurnResult):
             self._turn_committed(result)
         return result
+
+    def _open_in(self, tx: Transaction, opening: _Opening, now: datetime) -> TurnResult:
+        """Open the conversation in the caller's transaction and run its first turn."""
+        lead_id, channel, channel_user_id = opening.lead_id, opening.channel, opening.chat
+        language, timezone = opening.language, opening.timezone
+        lead = tx.leads.get(lead_id)
+        if lead is None:
+            raise UnknownConversationError(f"no lead {lead_id}")
+        loaded = self._catalog.current(lead.script_id)
+        tx.scripts.ensure(loaded.script.id, loaded.script.version, loaded.source, now)
+        conversation = tx.conversations.add(
+            lead_id=lead_id,
+            channel=channel,
+            channel_user_id=channel_user_id,
+            script_id=loaded.script.id,
+            script_version=loaded.script.version,
+            now=now,
+        )
+        if opening.said:
+            tx.transcript.add(
+                conversation_id=conversation.id,
+                author="prospect",
+                text=storable(opening.said),
+                status="received",
+                now=now,
+            )
+        started = ConversationStarted(dict(lead.fields), language or lead.language, timezone)
+        seen = booking.availability(tx, loaded.script, now)
+        transition = booking.settle(
+            tx,
+            conversation,
+            step(loaded.script, None, started, now, availability=seen),
+            lambda full: step(loaded.script, None, started, now, availability=full),
+            seen=seen,
+            now=now,
+            link=self._links,
+        )
+        self._save_turn(tx, conversation, transition, None, now, started=True)
+        return TurnResult(conversation.id, True, transition.state, transition.effects, channel)
 
     async def open(
         self,
@@ -214,24 +228,17 @@ class ConversationService:
             return opened
         return await self.handle(opened.id, ConversationStarted(language=language), receipt)
 
-    async def lead_with_phone(self, phone: str, since: datetime) -> int | None:
-        lead = await self._storage.run(lambda tx: tx.leads.latest_with_phone(phone, since))
-        return lead.id if lead is not None else None
-
     async def find_lead(
         self, token_or_text: str, signer: TokenSigner, *, codes: bool = True
     ) -> int | None:
         """The lead a chat's first message points at: a signed token (a deep link's payload),
         or (with `codes`) a reference code typed anywhere in it."""
-        try:
-            return signer.verify(token_or_text.strip(), self._clock())
-        except TokenError:
-            pass
-        code = find_reference(token_or_text) if codes else None
-        if code is None:
-            return None
-        lead = await self._storage.run(lambda tx: tx.leads.by_reference(code))
-        return lead.id if lead is not None else None
+        signed = _signed_lead(token_or_text, signer, self._clock())
+        if signed is not None or not codes or find_reference(token_or_text) is None:
+            return signed
+        return await self._storage.run(
+            lambda tx: lead_named(tx, token_or_text, signer, self._clock())
+        )
 
     async def record_delivery(
         self, channel: str, provider_id: str, status: str, error: str | None = None
@@ -340,16 +347,54 @@ class ConversationService:
         None, with nothing written, when the chat has no conversation. The caller keeps a
         chat's turns in order; a timer or a rep acting on the same conversation meanwhile
         waits for its row (FOR UPDATE on PostgreSQL, the one writer on SQLite)."""
+        return await self._in_chat(channel, channel_user_id, inbound, receipt, None)
+
+    async def answer_in_chat(
+        self,
+        channel: str,
+        channel_user_id: str,
+        inbound: Inbound,
+        receipt: Receipt | None,
+        first: FirstMessage,
+    ) -> TurnResult:
+        """`handle_in_chat`, and when the chat has no conversation yet, open one for the lead
+        `first` finds or stores, in the same transaction: a chat's first message, the one a
+        prospect waits on most, is one trip to the database. Its text is kept in the
+        transcript; it answers no question the prospect has not seen yet."""
+        try:
+            result = await self._in_chat(channel, channel_user_id, inbound, receipt, first)
+        except ConversationExistsError:  # another worker opened it a moment ago: join it
+            result = await self._in_chat(channel, channel_user_id, inbound, receipt, first)
+        assert result is not None  # with `first`, a chat without a conversation gets one
+        return result
+
+    async def _in_chat(
+        self,
+        channel: str,
+        channel_user_id: str,
+        inbound: Inbound,
+        receipt: Receipt | None,
+        first: FirstMessage | None,
+    ) -> TurnResult | None:
         inbound = _storable(inbound)
         now = self._clock()
 
         def work(tx: Transaction) -> TurnResult | None:
             conversation = tx.conversations.lock_latest_in_chat(channel, channel_user_id)
-            if conversation is None:
+            if conversation is None and first is None:
                 return None
             if receipt is not None and not tx.receipts.add(receipt, now):
-                return TurnResult(conversation.id, False, None)
-            return self._turn(tx, conversation, inbound, now)
+                return TurnResult(
+                    conversation.id if conversation else 0, False, None, channel=channel
+                )
+            if conversation is not None:
+                return self._turn(tx, conversation, inbound, now)
+            assert first is not None
+            lead_id = first.lead_for(tx, now)
+            opening = _Opening(
+                lead_id, channel, channel_user_id, first.language, None, None, first.said
+            )
+            return self._open_in(tx, opening, now)
 
         result = await self._storage.run(work)
         if result is not None:
@@ -566,6 +611,24 @@ def _save_turn(
         now=now,
         inbound=started or (written is not None and written[0] == "prospect"),
     )
+
+
+def lead_named(tx: Transaction, text: str, signer: TokenSigner, now: datetime) -> int | None:
+    """The lead a chat's first message names: by a signed token, or by a reference code typed
+    anywhere in it."""
+    signed = _signed_lead(text, signer, now)
+    if signed is not None:
+        return signed
+    code = find_reference(text)
+    lead = tx.leads.by_reference(code) if code is not None else None
+    return lead.id if lead is not None else None
+
+
+def _signed_lead(text: str, signer: TokenSigner, now: datetime) -> int | None:
+    try:
+        return signer.verify(text.strip(), now)
+    except TokenError:
+        return None
 
 
 def _storable(inbound: Inbound) -> Inbound:

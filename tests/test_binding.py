@@ -11,10 +11,11 @@ import pytest
 from bot.binding import ChatMessage, ChatRouter
 from bot.inbound import TextReceived
 from bot.intake import IntakeService
+from bot.ports import Storage
 from bot.records import NewLead, Receipt
 from bot.service import ConversationService
 from bot.tokens import TokenSigner
-from tests.backends import BACKENDS, Backend, open_backend
+from tests.backends import BACKENDS, Backend, Counting, open_backend
 from tests.conftest import NOW, FakeClock
 from tests.test_service import catalog
 
@@ -27,11 +28,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield opened
 
 
-def router(backend: Backend) -> tuple[ChatRouter, ConversationService]:
+def router(
+    backend: Backend, storage: Storage | None = None
+) -> tuple[ChatRouter, ConversationService]:
     clock = FakeClock()
-    conversations = ConversationService(backend.storage, catalog(), clock)
-    intake = IntakeService(backend.storage, catalog(), SIGNER, clock, default_script="quote")
-    return ChatRouter(conversations, intake, SIGNER, clock), conversations
+    storage = storage or backend.storage
+    conversations = ConversationService(storage, catalog(), clock)
+    intake = IntakeService(storage, catalog(), SIGNER, clock, default_script="quote")
+    return ChatRouter(conversations, intake, SIGNER), conversations
 
 
 def message(text: str, update: int, *, start: str | None = None, chat: str = "42") -> ChatMessage:
@@ -88,6 +92,29 @@ async def test_a_chat_without_a_form_gets_a_lead_of_its_own(backend: Backend) ->
     assert opened.effects[0].text == "Hi Ana!"  # type: ignore[union-attr]
     again = await chats.receive(message("/start", 2, start=""))  # a plain /start later
     assert again.conversation_id == opened.conversation_id
+
+
+async def test_a_chats_first_message_is_one_trip_to_the_database(backend: Backend) -> None:
+    counting = Counting(backend.storage)
+    chats, _ = router(backend, counting)
+    lead_id = await form_lead(backend)
+    own = await chats.receive(message("/start", 1, start=""))  # a lead of the chat's own
+    coded = await chats.receive(message("my code is k7q2mx", 2, chat="43"))
+    # Finding no conversation in the chat, finding or storing its lead, opening a conversation
+    # and running its first turn: one transaction, where they were three.
+    assert counting.runs == 2
+    assert own.applied
+    assert coded.applied
+    conversation = await backend.storage.run(
+        lambda tx: tx.conversations.lock_latest_in_chat("telegram", "43")
+    )
+    assert conversation is not None
+    assert conversation.lead_id == lead_id
+    assert [text for _, text, _ in await backend.transcript(coded.conversation_id)] == [
+        "my code is k7q2mx",  # kept: it opened the conversation, it answered nothing
+        "Hi Lea!",
+        "Which product?",
+    ]
 
 
 async def test_a_campaign_tag_in_the_start_payload_is_attribution(backend: Backend) -> None:

@@ -86,7 +86,7 @@ class World:
             first_contact=FirstContactPolicy(QuietHours(time(21), time(8)), "Europe/Madrid"),
         )
         self.router = ChatRouter(
-            self.conversations, self.intake, SIGNER, self.clock, phone_match=timedelta(days=7)
+            self.conversations, self.intake, SIGNER, phone_match=timedelta(days=7)
         )
         self.sender = NumberingSender()
         self.dispatcher = Dispatcher(

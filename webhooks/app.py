@@ -240,7 +240,6 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         app[CONVERSATIONS],
         app[INTAKE],
         app[SIGNER],
-        clock,
         phone_match=settings.token_lifetime,
     )
     yield
