@@ -20,10 +20,11 @@ chat after it. Each server is measured twice:
 - saturated: each prospect answers the moment the bot's messages arrive. This finds the most
   turns a second the server can take; its latency is then queueing by construction (with 50
   prospects always waiting, the mean turn takes 50 / throughput seconds, 100 ms at 500 turns/s);
-- paced: each prospect answers every `--concurrency / --rate` seconds (100 ms for 50 prospects
-  at 500 turns/s), or at once when the bot took longer than that. The prospects start spread
-  over one interval. This is the latency of a turn at the target load, the one the targets
-  (p99 within 50 ms at 500 turns/s) are about.
+- paced: each prospect answers once every `--concurrency / --rate` seconds (100 ms for 50
+  prospects at 500 turns/s), at a random moment of each interval (`--fixed-pace`: at its
+  start), or at once when the bot took longer than that. The prospects start spread over one
+  interval. This is the latency of a turn at the target load, the one the targets (p99 within
+  50 ms at 500 turns/s) are about.
 
 `--rounds` (3) measures the servers in turn that many times, each on a new database: this
 machine's speed drifts from minute to minute, so rates are reported as the median and range
@@ -38,6 +39,7 @@ import contextlib
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -337,6 +339,7 @@ class Prospects:
     session: aiohttp.ClientSession
     fake: FakeBotApi
     url: str
+    jitter: bool = True  # paced: each turn at a random moment of its interval (see Pace)
     update_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     chats: Iterator[int] = field(default_factory=lambda: itertools.count(10_000_001))
 
@@ -377,7 +380,10 @@ class Prospects:
         async def prospect(number: int) -> None:
             pace = None
             if interval is not None:  # spread over one interval, not all at once
-                pace = Pace(interval, started + interval * number / concurrency)
+                if self.jitter:  # at random moments of the first interval too
+                    pace = Pace(interval, started, random.Random(number))
+                else:
+                    pace = Pace(interval, started + interval * number / concurrency)
             for _ in range(conversations):
                 await self.converse(reply_ms, answer_ms, pace)
 
@@ -387,17 +393,24 @@ class Prospects:
 
 @dataclass
 class Pace:
-    """A prospect's schedule: a turn every `interval` seconds; a late one goes at once, and the
-    schedule goes on from there (no burst to catch up)."""
+    """A prospect's schedule: one turn in each `interval`, at a random moment of it (with
+    `jitter`; at its start without). A turn whose reply came late goes at once, and the
+    schedule goes on from there (no burst to catch up).
+
+    Without jitter, prospects fall into step: a stall makes many late at once, they all answer
+    the moment the stall ends, and from then on they answer together every interval, in one
+    burst, for the rest of the run. Real prospects think for different times."""
 
     interval: float
-    due: float
+    slot: float  # when the current interval began
+    rng: random.Random | None = None
 
     async def next_turn(self) -> None:
         now = time.perf_counter()
-        if self.due > now:
-            await asyncio.sleep(self.due - now)
-        self.due = max(self.due, now) + self.interval
+        due = self.slot + (self.rng.uniform(0, self.interval) if self.rng else 0)
+        if due > now:
+            await asyncio.sleep(due - now)
+        self.slot = max(self.slot + self.interval, now)
 
 
 def _update(update_id: int, chat: int, text: str) -> bytes:
@@ -482,6 +495,7 @@ async def measure(
     concurrency: int,
     conversations: int,
     rate: float,
+    jitter: bool,
 ) -> Measured:
     port = _free_port()
     command = [sys.executable, "-m", "bench.telegram", "--serve", kind, "--port", str(port)]
@@ -494,7 +508,7 @@ async def measure(
         headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-            prospects = Prospects(session, fake, f"http://{HOST}:{port}{path}")
+            prospects = Prospects(session, fake, f"http://{HOST}:{port}{path}", jitter)
             fake.reset()
             await prospects.run(concurrency, 1)  # warm-up: one conversation each
             phase = Phase(kind, prospects, fake, child.pid, concurrency, conversations)
@@ -567,7 +581,12 @@ SERVERS = ("leadbot", "peer", "ceiling")
 
 
 async def main(
-    concurrency: int, conversations: int, rate: float, rounds: int, only: str | None
+    concurrency: int,
+    conversations: int,
+    rate: float,
+    rounds: int,
+    only: str | None,
+    jitter: bool = True,
 ) -> None:
     fake = FakeBotApi()
     results: dict[str, list[Measured]] = {}
@@ -581,7 +600,7 @@ async def main(
                     where = Path(folder) / f"{name}-{number}"
                     where.mkdir()
                     measured = await measure(
-                        name, where, fake, api_url, concurrency, conversations, rate
+                        name, where, fake, api_url, concurrency, conversations, rate, jitter
                     )
                     results.setdefault(name, []).append(measured)
     turns = concurrency * conversations * len(TURNS)
@@ -591,8 +610,9 @@ async def main(
         f"measured in each phase, after {concurrency} conversations of warm-up; {rounds} "
         f"round(s) of each server in turn (rates: median and range; latencies: over all "
         "rounds' turns). Saturated: each prospect answers as soon as the bot's messages "
-        f"arrive. Paced: {rate:,.0f} turns/s offered, each prospect answering every "
-        f"{interval:.0f} ms (at once when the bot was slower than that)."
+        f"arrive. Paced: {rate:,.0f} turns/s offered, each prospect answering once every "
+        f"{interval:.0f} ms, {'at a random moment of it' if jitter else 'at its start'} (at "
+        "once when the bot was slower than that)."
     )
     print(report(results, rate))
 
@@ -667,6 +687,11 @@ if __name__ == "__main__":
     )
     parser.add_argument("--rounds", type=int, default=3, help="of each server in turn")
     parser.add_argument("--only", choices=SERVERS, help="measure one server alone")
+    parser.add_argument(
+        "--fixed-pace",
+        action="store_true",
+        help="paced prospects answer at the start of each interval, not at a random moment",
+    )
     parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
@@ -682,5 +707,6 @@ if __name__ == "__main__":
                 arguments.rate,
                 arguments.rounds,
                 arguments.only,
+                jitter=not arguments.fixed_pace,
             )
         )
