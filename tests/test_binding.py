@@ -13,8 +13,10 @@ from bot.inbound import TextReceived
 from bot.intake import IntakeService
 from bot.ports import Storage
 from bot.records import NewLead, Receipt
-from bot.service import ConversationService
+from bot.service import ConversationService, TurnResult
 from bot.tokens import TokenSigner
+from storage.db import connect
+from storage.transactions import SqlStorage
 from tests.backends import BACKENDS, Backend, Counting, open_backend
 from tests.conftest import NOW, FakeClock
 from tests.test_service import catalog
@@ -164,3 +166,39 @@ async def test_a_deep_link_payload_never_binds_by_reference_code(backend: Backen
     )
     assert conversation is not None
     assert conversation.lead_id != lead_id  # a lead of this chat's own, tagged K7Q2MX
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_two_workers_taking_one_new_chats_first_messages_make_one_conversation(
+    kind: str, tmp_path: Path
+) -> None:
+    """Each worker has its own in-process chat lock, so both find no conversation at once; the
+    one that loses the race to open it applies its message in the winner's conversation."""
+    async with open_backend(kind, tmp_path) as backend:
+        assert backend.database is not None
+        other_database = connect(backend.database.url, schema=backend.database.schema)
+        other_storage = SqlStorage(other_database)
+        try:
+            routers = [router(backend, storage)[0] for storage in (backend.storage, other_storage)]
+            texts = ["hello", "alpha", "hi there", "beta"]
+            outcomes = await asyncio.gather(
+                *(
+                    routers[number % 2].receive(message(text, number))
+                    for number, text in enumerate(texts)
+                ),
+                return_exceptions=True,  # all done before the database goes away
+            )
+        finally:
+            await other_storage.close()
+            await other_database.dispose()
+        results = [outcome for outcome in outcomes if isinstance(outcome, TurnResult)]
+        assert results == outcomes  # no worker failed
+        assert all(result.applied for result in results)
+        assert len({result.conversation_id for result in results}) == 1
+        transcript = await backend.transcript(results[0].conversation_id)
+        said = [text for author, text, _ in transcript if author == "prospect"]
+        assert sorted(said) == sorted(texts)  # none lost, none twice
+        leads = await backend.storage.run(
+            lambda tx: [tx.leads.get(lead_id) for lead_id in range(1, 10)]
+        )
+        assert [lead.external_id for lead in leads if lead is not None] == ["42"]
