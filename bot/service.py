@@ -77,7 +77,9 @@ class FirstMessage:
 
 @dataclass(frozen=True, slots=True)
 class _Opening:
-    """A conversation to open for a lead in a chat: `start`'s and `open`'s arguments."""
+    """A conversation to open for a lead in a chat. `said` is the prospect's first message when
+    they wrote first: kept in the transcript (it opens the conversation, it does not answer a
+    question they have not seen yet)."""
 
     lead_id: int
     channel: str
@@ -129,12 +131,9 @@ class ConversationService:
         language: str | None = None,
         timezone: str | None = None,
         receipt: Receipt | None = None,
-        said: str | None = None,
     ) -> TurnResult:
-        """Open a conversation for a lead on a channel, and run its first turn. `said` is the
-        prospect's first message when they wrote first (it opens the conversation, it does not
-        answer a question they have not seen yet): kept in the transcript."""
-        opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, said)
+        """Open a conversation for a lead on a channel, and run its first turn."""
+        opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, None)
         started = await self._start(opening, unless_open=False)
         assert isinstance(started, TurnResult)  # without unless_open there is nothing to find
         return started
@@ -206,7 +205,6 @@ class ConversationService:
         language: str | None = None,
         timezone: str | None = None,
         receipt: Receipt | None = None,
-        said: str | None = None,
     ) -> TurnResult:
         """The lead's conversation in this chat: started now, or the one it already has (then
         the engine says "welcome back" and asks the pending question again)."""
@@ -214,7 +212,7 @@ class ConversationService:
         async with self._locks.hold(("open", lead_id, channel, channel_user_id)):
             # Looking for the conversation and starting one are one trip to the database: the
             # first message of a new chat is the one the prospect waits on most.
-            opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, said)
+            opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, None)
             try:
                 opened = await self._start(opening, unless_open=True)
             except ConversationExistsError:  # another worker won the race: join it
