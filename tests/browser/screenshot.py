@@ -42,9 +42,11 @@ async def take(target: Path, workdir: Path) -> None:
             await page.click("#compose button[type=submit]")
             await kim.say("Yes please, and is it available in red?")
             await page.locator("#transcript .line.prospect .text").last.wait_for()
+            # Until the prospect's line is the last one, there is no such element: `?.` keeps
+            # the wait going instead of failing it on null (the rep's line may still be last).
             await page.wait_for_function(
                 "document.querySelector('#transcript .line.prospect:last-child .text')"
-                ".textContent.includes('red')"
+                "?.textContent.includes('red')"
             )
             await page.fill("#note", "Wants financing figures; trade-in 2016 Golf.")
             await page.click("#notes button[type=submit]")
