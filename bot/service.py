@@ -87,7 +87,7 @@ class _Opening:
     language: str | None
     timezone: str | None
     receipt: Receipt | None
-    said: str | None
+    said: str | None = None
 
 
 class ConversationService:
@@ -133,7 +133,7 @@ class ConversationService:
         receipt: Receipt | None = None,
     ) -> TurnResult:
         """Open a conversation for a lead on a channel, and run its first turn."""
-        opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, None)
+        opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt)
         started = await self._start(opening, unless_open=False)
         assert isinstance(started, TurnResult)  # without unless_open there is nothing to find
         return started
@@ -212,7 +212,7 @@ class ConversationService:
         async with self._locks.hold(("open", lead_id, channel, channel_user_id)):
             # Looking for the conversation and starting one are one trip to the database: the
             # first message of a new chat is the one the prospect waits on most.
-            opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt, None)
+            opening = _Opening(lead_id, channel, channel_user_id, language, timezone, receipt)
             try:
                 opened = await self._start(opening, unless_open=True)
             except ConversationExistsError:  # another worker won the race: join it
@@ -232,11 +232,10 @@ class ConversationService:
         """The lead a chat's first message points at: a signed token (a deep link's payload),
         or (with `codes`) a reference code typed anywhere in it."""
         signed = _signed_lead(token_or_text, signer, self._clock())
-        if signed is not None or not codes or find_reference(token_or_text) is None:
+        code = find_reference(token_or_text) if codes and signed is None else None
+        if code is None:
             return signed
-        return await self._storage.run(
-            lambda tx: lead_named(tx, token_or_text, signer, self._clock())
-        )
+        return await self._storage.run(lambda tx: _lead_by_code(tx, code))
 
     async def record_delivery(
         self, channel: str, provider_id: str, status: str, error: str | None = None
@@ -390,7 +389,7 @@ class ConversationService:
             assert first is not None
             lead_id = first.lead_for(tx, now)
             opening = _Opening(
-                lead_id, channel, channel_user_id, first.language, None, None, first.said
+                lead_id, channel, channel_user_id, first.language, None, None, said=first.said
             )
             return self._open_in(tx, opening, now)
 
@@ -618,7 +617,11 @@ def lead_named(tx: Transaction, text: str, signer: TokenSigner, now: datetime) -
     if signed is not None:
         return signed
     code = find_reference(text)
-    lead = tx.leads.by_reference(code) if code is not None else None
+    return _lead_by_code(tx, code) if code is not None else None
+
+
+def _lead_by_code(tx: Transaction, code: str) -> int | None:
+    lead = tx.leads.by_reference(code)
     return lead.id if lead is not None else None
 
 
