@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -39,17 +40,19 @@ def test_several_workers_on_sqlite_are_refused_with_the_reason(
     assert not (tmp_path / "leadbot.db").exists()  # refused before anything was opened
 
 
-async def _pids(url: str, path: str = "/healthz", tries: int = 200) -> set[str]:
-    """Worker pids seen answering, one new connection per request."""
+async def _pids(url: str, path: str = "/healthz", seconds: float = 30) -> set[str]:
+    """Worker pids seen answering, one new connection per request, until two have answered or
+    `seconds` have passed: a worker still starting on a loaded machine may take seconds, and a
+    fixed number of quick requests can all be over before it listens."""
     seen: set[str] = set()
+    deadline = time.monotonic() + seconds
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for _ in range(tries):
+        while len(seen) < 2 and time.monotonic() < deadline:
             async with session.get(url + path) as response:
                 assert response.status == 200, await response.text()
                 seen.add(response.headers[WORKER_HEADER])
-            if len(seen) >= 2:
-                break
+            await asyncio.sleep(0.01)
     return seen
 
 
