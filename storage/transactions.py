@@ -77,33 +77,37 @@ class SqlStorage:
 
 class _SqliteWriter:
     """SQLite has one writer at a time, and each statement through aiosqlite costs a trip to
-    its thread. So the whole work of a turn runs in one trip to a thread of our own, and the
-    turns waiting meanwhile run in the same transaction under one commit (one fsync). A turn's
-    `run` returns only after that commit: nothing is acknowledged before it is durable.
+    its thread. So the turns waiting at a moment run as one group, in one transaction under
+    one commit (one fsync), and a turn's `run` returns only after that commit: nothing is
+    acknowledged before it is durable.
+
+    The works themselves run on the event loop's thread, one after another: each is a few
+    hundred microseconds of Python with SQLite calls in between. They used to run on a thread
+    of their own, and every SQLite call then handed the GIL to the loop and waited to get it
+    back, so a group took about twice its CPU time under load. What may wait runs on the
+    writer's thread instead: BEGIN IMMEDIATE (another connection, such as an aiosqlite write
+    in this process or another process, may hold the lock, and the busy handler sleeps until
+    it lets go) and COMMIT (the fsync). The loop serves requests meanwhile. The connection is
+    only ever used by one thread at a time: the loop awaits each step it hands over.
 
     If one work in a group raises, the group's transaction is rolled back and each work runs
     again in a transaction of its own, so one turn's failure never takes the others with it.
     (Savepoints would give the same isolation, but cost more than the work of a lead itself;
-    a work is a function of the database it reads, so running it again is safe.)
-
-    The thread is ours rather than a ThreadPoolExecutor's: handing it a group is one put on a
-    C queue, where the executor's submit takes Python locks the worker also takes, and the
-    event loop then waited for the worker to let go of the GIL (a millisecond at times, under
-    load, for each group)."""
+    a work is a function of the database it reads, so running it again is safe.)"""
 
     def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
         self._engine: Engine = create_engine(
             sync_url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # The loop runs the statements, the writer's thread begins and commits.
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             hide_parameters=True,  # no lead's data in an error's message
         )
         event.listen(self._engine, "connect", _on_connect)
         event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self._queue: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
         self._pump: asyncio.Task[None] | None = None
-        self._groups: SimpleQueue[_Group | None] = SimpleQueue()
-        self._thread: threading.Thread | None = None  # started with the first group
+        self._thread = _WriterThread()
         self._closed = False
 
     async def run(self, work: Callable[[Any], T]) -> T:
@@ -116,25 +120,10 @@ class _SqliteWriter:
         return await future
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._thread is None:
-            # A daemon: at exit a group cut short was never committed, so never acknowledged.
-            self._thread = threading.Thread(target=self._serve, name="leadbot-sqlite", daemon=True)
-            self._thread.start()
         while self._queue:
             await _quiet_turn()
             group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
-            done: asyncio.Future[list[tuple[bool, Any]]] = loop.create_future()
-            self._groups.put(_Group([work for work, _ in group], loop, done))
-            try:
-                outcomes = await done
-            except BaseException as error:  # the commit itself failed: nobody is acknowledged
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(error)
-                if isinstance(error, asyncio.CancelledError):
-                    raise
-                continue
+            outcomes = await self._run_group([work for work, _ in group])
             for (_, future), (ok, value) in zip(group, outcomes, strict=True):
                 if future.done():
                     continue
@@ -143,52 +132,114 @@ class _SqliteWriter:
                 else:
                     future.set_exception(value)
 
-    def _serve(self) -> None:
-        """The writer thread: run each group handed over, until told to stop (None)."""
-        while (group := self._groups.get()) is not None:
-            try:
-                outcomes = self._run_group(group.works)
-            except BaseException as error:
-                group.settle(None, error)
-            else:
-                group.settle(outcomes, None)
-
-    def _run_group(self, works: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
+    async def _run_group(self, works: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
         if len(works) > 1:
             try:
-                with self._engine.begin() as connection:
-                    transaction = SqlTransaction(connection)
-                    return [(True, work(transaction)) for work in works]
+                return [(True, value) for value in await self._in_transaction(works)]
             except Exception:  # noqa: S110  (rolled back: each work runs alone below)
                 pass
-        return [self._run_alone(work) for work in works]
+        outcomes: list[tuple[bool, Any]] = []
+        for work in works:
+            try:
+                outcomes.append((True, (await self._in_transaction([work]))[0]))
+            except Exception as error:  # the caller gets it
+                outcomes.append((False, error))
+        return outcomes
 
-    def _run_alone(self, work: Callable[[Any], Any]) -> tuple[bool, Any]:
+    async def _in_transaction(self, works: list[Callable[[Any], Any]]) -> list[Any]:
+        """Run `works` in one transaction and commit it; on any error it is rolled back."""
+        session = _Session(self._engine)
         try:
-            with self._engine.begin() as connection:
-                return True, work(SqlTransaction(connection))
-        except Exception as error:  # the caller gets it
-            return False, error
+            await self._thread.call(session.begin)
+            transaction = SqlTransaction(session.connection)
+            values = [work(transaction) for work in works]
+            await self._thread.call(session.commit)
+            return values
+        finally:
+            # Queued behind any step still running (a cancelled wait does not stop it), so the
+            # connection is never in two threads at once; rolls back what was not committed.
+            self._thread.post(session.close)
 
     async def close(self) -> None:
         self._closed = True
         if self._pump is not None:
             await asyncio.gather(self._pump, return_exceptions=True)  # let queued work finish
-        if self._thread is not None:
-            self._groups.put(None)
-            self._thread.join()
+        self._thread.stop()
         self._engine.dispose()
+
+
+class _Session:
+    """One transaction's connection, begun and committed on the writer's thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        assert self._connection is not None, "begin() first"
+        return self._connection
+
+    def begin(self) -> None:
+        self._connection = self._engine.connect()
+        self._connection.begin()
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # rolls back a transaction still open
+
+
+class _WriterThread:
+    """A thread of our own for the steps that may wait. Handing it a step is one put on a C
+    queue, where a ThreadPoolExecutor's submit takes Python locks its worker also takes.
+    Steps run in the order they were handed over."""
+
+    def __init__(self) -> None:
+        self._steps: SimpleQueue[tuple[Callable[[], None], _Done | None] | None] = SimpleQueue()
+        self._thread: threading.Thread | None = None  # started with the first step
+
+    async def call(self, step: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self.post(step, _Done(loop, done))
+        await done
+
+    def post(self, step: Callable[[], None], done: _Done | None = None) -> None:
+        if self._thread is None:
+            # A daemon: at exit a transaction cut short was never committed, so never
+            # acknowledged.
+            self._thread = threading.Thread(target=self._serve, name="leadbot-sqlite", daemon=True)
+            self._thread.start()
+        self._steps.put((step, done))
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._steps.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _serve(self) -> None:
+        while (item := self._steps.get()) is not None:
+            step, done = item
+            try:
+                step()
+            except BaseException as error:
+                if done is not None:
+                    done.settle(error)
+            else:
+                if done is not None:
+                    done.settle(None)
 
 
 async def _quiet_turn() -> None:
     """Return when a turn of the event loop finds nothing else to run, or after QUIET_WAIT.
 
-    The writer thread needs the GIL for the Python part of each work, and gives it up at every
-    SQLite call; started while the loop is busy (sending the replies of the last group, reading
-    new requests), each of those is a handover between the two threads. Started when the loop
-    is idle, it runs its group alone, and the work that arrived meanwhile has joined the group.
-    In bench.intake: groups of 30 leads instead of 16, and about 10% more leads/s than starting
-    at once."""
+    Requests the loop has not read yet then join the group, where they would otherwise each
+    wait for the next. In bench.intake: groups of 30 leads instead of 16, and about 10% more
+    leads/s than starting at once."""
     started = before = time.perf_counter()
     while True:
         await asyncio.sleep(0)
@@ -198,36 +249,26 @@ async def _quiet_turn() -> None:
         before = now
 
 
-class _Group:
-    """Works for one transaction, and the future their outcomes go to on the loop's thread."""
+class _Done:
+    """The future a step's outcome goes to, on the loop's thread."""
 
-    def __init__(
-        self,
-        works: list[Callable[[Any], Any]],
-        loop: asyncio.AbstractEventLoop,
-        done: asyncio.Future[list[tuple[bool, Any]]],
-    ) -> None:
-        self.works = works
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
         self._loop = loop
-        self._done = done
+        self._future = future
 
-    def settle(self, outcomes: list[tuple[bool, Any]] | None, error: BaseException | None) -> None:
-        """Called on the writer thread: hand the outcomes (or the error) to the loop."""
+    def settle(self, error: BaseException | None) -> None:
+        """Called on the writer's thread: hand the outcome to the loop."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            self._loop.call_soon_threadsafe(_settle, self._done, outcomes, error)
+            self._loop.call_soon_threadsafe(_settle, self._future, error)
 
 
-def _settle(
-    done: asyncio.Future[list[tuple[bool, Any]]],
-    outcomes: list[tuple[bool, Any]] | None,
-    error: BaseException | None,
-) -> None:
-    if done.cancelled():
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.cancelled():
         return
     if error is not None:
-        done.set_exception(error)
+        future.set_exception(error)
     else:
-        done.set_result(outcomes or [])
+        future.set_result(None)
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -94,6 +94,27 @@ async def test_concurrent_work_commits_independently(storage: SqlStorage) -> Non
         assert not await storage.run(lambda tx, n=n: tx.leads.add(new_lead(f"ok-{n}"), "X", NOW)[1])
 
 
+async def test_a_turn_waiting_for_another_writer_leaves_the_loop_serving(
+    database: Database, storage: SqlStorage
+) -> None:
+    """SQLite: the turn's writer begins its transaction on a thread of its own. An aiosqlite
+    write in this process (a rep's action, say) holds the lock for as long as it takes the
+    loop to run it, so a BEGIN waiting on the loop itself would wait for the busy timeout and
+    fail the turn."""
+    if database.dialect != "sqlite":
+        pytest.skip("PostgreSQL writers do not share one lock")
+    async with database.writing() as connection:
+        await connection.execute(select(OutboxRow.id))  # BEGIN IMMEDIATE: the lock is held
+        turn = asyncio.ensure_future(
+            storage.run(lambda tx: tx.leads.add(new_lead(), "REF2345", NOW)[1])
+        )
+        for _ in range(20):
+            await asyncio.sleep(0.005)  # the loop keeps turning
+        assert not turn.done()  # the turn waits for the lock, and has not failed
+        await connection.commit()
+    assert await turn is True
+
+
 async def test_closing_lets_queued_work_finish_then_refuses_more(database: Database) -> None:
     storage = SqlStorage(database)
     queued = [
