@@ -90,6 +90,7 @@ class Answer:
     description: str = ""
     retry_after: int | None = None
     delay: float = 0.0  # seconds before answering (beyond the client's timeout: "slow")
+    result: Any = None  # a 200's result instead of the usual one (a malformed answer)
 
 
 @dataclass
@@ -176,7 +177,7 @@ class FakeTelegram:
         call.status = answer.status
         if answer.status != 200:
             return self._error(answer.status, answer.description, answer.retry_after)
-        call.result = self._result(method, params)
+        call.result = self._result(method, params) if answer.result is None else answer.result
         return web.json_response({"ok": True, "result": call.result})
 
     def _error(self, status: int, description: str, retry_after: int | None = None) -> web.Response:

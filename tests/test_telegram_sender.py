@@ -25,7 +25,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.errors import DeliveryError
 from bot.records import OutboxItem
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fake_telegram import TOKEN, Answer, FakeTelegram
 from webhooks.channels.split import split_text, utf16_length
 from webhooks.channels.telegram_bot import delivery_error, new_bot
 from webhooks.channels.telegram_sender import TelegramSender, reply_markup
@@ -146,6 +146,18 @@ async def test_a_chat_that_is_not_a_telegram_id_fails_for_good(
     with pytest.raises(DeliveryError) as raised:
         await TelegramSender(bot).send(item("hi", chat="lead-4"))
     assert raised.value.permanent
+
+
+async def test_an_answer_without_a_message_id_fails_for_good(
+    fake_and_bot: tuple[FakeTelegram, Bot],
+) -> None:
+    """Telegram took the message but said nothing of its id: sending again would repeat it."""
+    fake, bot = fake_and_bot
+    fake.plan("sendMessage", Answer(result={"date": 1700000000}))
+    with pytest.raises(DeliveryError, match="without a message id") as raised:
+        await TelegramSender(bot).send(item("hi"))
+    assert raised.value.permanent
+    assert len(fake.calls_to("sendMessage")) == 1
 
 
 # -- errors -----------------------------------------------------------------------------------
