@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from storage.leads import SqlLeadRepository
 from storage.outbox import SqlOutbox
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 GROUP_LIMIT = 64  # turns per grouped commit at most: bounds the latency a group adds
 # A turn of the event loop that comes back this fast found nothing else to run (an idle turn
 # takes a few us; one that handles a request or sends a reply, 60 us and more).
@@ -229,6 +231,8 @@ class _WriterThread:
             except BaseException as error:
                 if done is not None:
                     done.settle(error)
+                else:  # a close nobody waits for: say so, and serve the next step
+                    log.warning("the SQLite writer's step failed: %s", type(error).__name__)
             else:
                 if done is not None:
                     done.settle(None)
@@ -238,8 +242,9 @@ async def _quiet_turn() -> None:
     """Return when a turn of the event loop finds nothing else to run, or after QUIET_WAIT.
 
     Requests the loop has not read yet then join the group, where they would otherwise each
-    wait for the next. In bench.intake: groups of 30 leads instead of 16, and about 10% more
-    leads/s than starting at once."""
+    wait for the next. In bench.intake, when the works still ran on the writer's thread: groups
+    of 30 leads instead of 16, and about 10% more leads/s than starting at once; with the works
+    on the loop, starting at once was no better in bench.telegram (bench/README.md)."""
     started = before = time.perf_counter()
     while True:
         await asyncio.sleep(0)
