@@ -2,7 +2,8 @@
 
 Run: `python -m bench.telegram [--conversations N] [--concurrency C] [--only NAME]`. A fake Bot
 API runs in this process beside the prospects and timestamps every `sendMessage`; each server
-runs in a child process of its own on 127.0.0.1 (so it has a core to itself) and talks to it:
+runs in a child process of its own on 127.0.0.1, pinned to a core of its own with this process
+on the others (`--no-pin`: both left to the scheduler), and talks to it:
 
 - leadbot: the real `create_app(settings)` on SQLite with a seven-question script (choice,
   number and text questions), pacing off (the fake has no limits), JSON logs to a file;
