@@ -252,18 +252,37 @@ async def delete_hook(
     async with database.writing() as connection:
         if (await connection.execute(query)).first() is None:
             return False
-        await connection.execute(
-            update(SUBS)
-            .where(SUBS.c.id == hook_id)
-            .values(status=REMOVED, status_reason="deleted through the API", updated_at=now)
-        )
-        await connection.execute(
-            update(D)
-            .where(D.c.subscription_id == hook_id, D.c.status == PENDING)
-            .values(status=DROPPED, last_error="the hook was deleted", finished_at=now)
-        )
+        await _remove_hooks(connection, [hook_id], "deleted through the API", now)
         await connection.commit()
     return True
+
+
+async def remove_hooks_of_key(connection: AsyncConnection, api_key_id: int, now: datetime) -> int:
+    """When a key is revoked, the hooks it made go with it: whoever held the key chose their
+    URLs, and a leaked key's hooks would otherwise go on receiving every lead. Deliveries still
+    waiting for them are dropped. Returns how many hooks were removed."""
+    query = select(SUBS.c.id).where(
+        SUBS.c.api_key_id == api_key_id, SUBS.c.origin == "api", SUBS.c.status != REMOVED
+    )
+    hooks = list((await connection.execute(query)).scalars())
+    if hooks:
+        await _remove_hooks(connection, hooks, "its API key was revoked", now)
+    return len(hooks)
+
+
+async def _remove_hooks(
+    connection: AsyncConnection, hooks: Sequence[int], reason: str, now: datetime
+) -> None:
+    await connection.execute(
+        update(SUBS)
+        .where(SUBS.c.id.in_(hooks))
+        .values(status=REMOVED, status_reason=reason, updated_at=now)
+    )
+    await connection.execute(
+        update(D)
+        .where(D.c.subscription_id.in_(hooks), D.c.status == PENDING)
+        .values(status=DROPPED, last_error=f"the hook was removed: {reason}", finished_at=now)
+    )
 
 
 async def leads_page(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from storage.crm_admin import remove_hooks_of_key
 from storage.db import Database
 from storage.errors import StorageError
 from storage.sql import ignoring_conflict
@@ -254,11 +255,13 @@ class SqlReps:
             return [_key(row) for row in await connection.execute(query)]
 
     async def revoke_key(self, key_id: int, now: datetime) -> ApiKey | None:
-        """Revoke a key (a revoked one keeps its first revocation time); None if unknown."""
+        """Revoke a key (a revoked one keeps its first revocation time) and remove the REST
+        hooks it made, in one transaction; None if unknown."""
         async with self._database.writing() as connection:
             await connection.execute(
                 update(K).where(K.c.id == key_id, K.c.revoked_at.is_(None)).values(revoked_at=now)
             )
+            await remove_hooks_of_key(connection, key_id, now)
             row = (await connection.execute(select(K).where(K.c.id == key_id))).first()
             await connection.commit()
         return _key(row) if row is not None else None

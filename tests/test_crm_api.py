@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 from pytest_aiohttp import AiohttpClient
+from sqlalchemy import select
 
+from storage.crm import SUBS, D
 from tests.console_support import Console, running_console
 from tests.fake_crm import FakeCrm
 from webhooks.console.apikeys import new_api_key
+from webhooks.keys import DATABASE
 
 RELAY_KEY = "relay-key-abc"
 
@@ -89,6 +92,55 @@ async def test_a_rest_hook_gets_its_event_only_until_it_is_deleted(
         await fake.wait_until(lambda: len(fake.accepted("/zap/witness")) == 2, "two leads")
         assert len(fake.accepted("/zap/created")) == 1  # nothing more for the deleted hook
         assert fake.accepted("/zap/closed") == []
+
+
+async def hook_deliveries(console: Console, path: str) -> list[tuple[str, str | None]]:
+    """(status, last error) of each delivery to the hook whose URL ends with `path`."""
+    query = (
+        select(D.c.status, D.c.last_error)
+        .join(SUBS, SUBS.c.id == D.c.subscription_id)
+        .where(SUBS.c.url.endswith(path))
+    )
+    async with console.client.app[DATABASE].reading() as connection:
+        return [(row.status, row.last_error) for row in await connection.execute(query)]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_revoking_a_key_removes_its_hooks_and_what_they_still_had_to_receive(
+    aiohttp_client: AiohttpClient, aiohttp_server: Any, tmp_path: Path, kind: str
+) -> None:
+    """Whoever held the key chose the hooks' URLs: a leaked key's hooks must not go on
+    receiving leads once an admin revokes it. Another key's hooks are untouched."""
+    fake = FakeCrm()
+    server = await aiohttp_server(fake.app())
+    async with running_console(aiohttp_client, tmp_path, kind, **options()) as console:
+        await console.add_rep("boss@example.com", role="admin")
+        admin = await console.logged_in("boss@example.com")
+        made = await console.request("POST", "/api/v1/keys", admin, json={"name": "leaked"})
+        assert made.status == 201
+        leaked = await made.json()
+        other_key = await api_key(console, "kept")
+        for key, path in (({"X-Api-Key": leaked["key"]}, "/zap/leaked"), (other_key, "/zap/kept")):
+            body = {"target_url": str(server.make_url(path)), "event": "lead.created"}
+            hook = await console.request("POST", "/api/v1/hooks", json=body, headers=key)
+            assert hook.status == 201
+
+        fake.answer_always(500)  # both deliveries of the first lead wait to be tried again
+        await submit(console, "zap-1")
+        await fake.wait_until(lambda: len(fake.received) >= 2, "both hooks tried once")
+        revoked = await console.request("DELETE", f"/api/v1/keys/{leaked['id']}", admin)
+        assert revoked.status == 204
+        assert await hook_deliveries(console, "/zap/leaked") == [
+            ("dropped", "the hook was removed: its API key was revoked")
+        ]
+
+        fake.recover()
+        await submit(console, "zap-2")
+        await fake.wait_until(lambda: len(fake.accepted("/zap/kept")) == 2, "both leads kept")
+        assert fake.accepted("/zap/leaked") == []
+        assert len(await hook_deliveries(console, "/zap/leaked")) == 1  # none for zap-2
+        kept = await hook_deliveries(console, "/zap/kept")
+        assert [status for status, _ in kept] == ["delivered", "delivered"]
 
 
 async def test_hooks_need_a_key_and_valid_input(

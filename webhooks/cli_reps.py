@@ -191,7 +191,9 @@ def apikey_list(config: Path | None) -> None:
 @CONFIG
 @click.argument("prefix")
 def apikey_revoke(config: Path | None, prefix: str) -> None:
-    """Revoke the key whose first characters are PREFIX (as `apikey list` shows them)."""
+    """Revoke the key whose first characters are PREFIX (as `apikey list` shows them), and
+    remove the REST hooks it made (a running server stops posting to them at once, and stops
+    queueing events for them within seconds)."""
 
     async def work(reps: SqlReps) -> list[ApiKey]:
         found = [key for key in await reps.keys_with_prefix(prefix) if key.revoked_at is None]
@@ -207,4 +209,4 @@ def apikey_revoke(config: Path | None, prefix: str) -> None:
             f"{len(found)} active keys have the prefix {prefix!r}: revoke them over the API "
             "by id (DELETE /api/v1/keys/{id})"
         )
-    click.echo(f"revoked {found[0].prefix} ({found[0].name})")
+    click.echo(f"revoked {found[0].prefix} ({found[0].name}), and removed its REST hooks")

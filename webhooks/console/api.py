@@ -13,6 +13,7 @@ from storage.reps import ApiKey
 from webhooks.console.apikeys import new_api_key
 from webhooks.console.auth import caller, current_rep, login_required, role_required
 from webhooks.console.sessions import now, reps
+from webhooks.crm.wiring import CRM_DELIVERER
 from webhooks.http import json_error, read_json_body
 
 log = logging.getLogger("leadbot.console")
@@ -93,6 +94,9 @@ async def revoke_key(request: web.Request) -> web.StreamResponse:
     key = await reps(request).revoke_key(int(raw), now(request)) if _ID.fullmatch(raw) else None
     if key is None:
         return json_error(404, "not_found", f"no API key with id {raw[:40]}")
+    deliverer = request.app.get(CRM_DELIVERER)
+    if deliverer is not None:
+        await deliverer.reload()  # the key's hooks went with it: stop recording their events
     admin = await current_rep(request)
     who = {"api_client_id": key.id, "rep_id": admin.id if admin else None}
     log.info("console: API key revoked", extra=who)
