@@ -18,7 +18,7 @@ class ScriptVersionRow(SQLModel, table=True):
 
     version: str = Field(primary_key=True, max_length=64)
     script_id: str = Field(max_length=64, index=True)
-    source: str
+    source: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -44,7 +44,7 @@ class LeadRow(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=320)
     language: str | None = Field(default=None, max_length=16)
-    consent_text: str | None = None
+    consent_text: str | None = Field(default=None, sa_type=Text)
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The latest consent's version (bot.privacy.consent_version) and how it was given; every
     # consent the lead ever gave is in `consents`.
@@ -107,13 +107,13 @@ class MessageRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     author: str = Field(max_length=16)  # prospect, bot, rep or system
-    text: str
+    text: str = Field(sa_type=Text)
     options: list[dict[str, str]] = Field(default_factory=list, sa_type=JSONValue)
     question_id: str | None = Field(default=None, max_length=48)
     provider_message_id: str | None = Field(default=None, max_length=128, index=True)
     # received, queued, sent, delivered, read, undelivered, failed, held (outside a window)
     status: str = Field(max_length=16)
-    error: str | None = None
+    error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -135,7 +135,7 @@ class OutboxRow(SQLModel, table=True):
     due_at: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_error: str | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
     provider_id: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -155,7 +155,7 @@ class AuditRow(SQLModel, table=True):
     rep_id: int | None = None
     actor: str = Field(max_length=200)  # "rep 3 (Ana Ruiz)", as shown on the conversation
     action: str = Field(max_length=32)
-    detail: str | None = None
+    detail: str | None = Field(default=None, sa_type=Text)
     at: datetime = Field(sa_type=UTCDateTime)
 
 
