@@ -122,17 +122,28 @@ class _SqliteWriter:
         return await future
 
     async def _drain(self) -> None:
-        while self._queue:
-            await _quiet_turn()
-            group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
-            outcomes = await self._run_group([work for work, _ in group])
-            for (_, future), (ok, value) in zip(group, outcomes, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        try:
+            while self._queue:
+                await _quiet_turn()
+                group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
+                try:
+                    outcomes = await self._run_group([work for work, _ in group])
+                except BaseException as error:  # cancelled, or a work raised no Exception
+                    for _, future in group:  # never leave a caller waiting for nothing
+                        _fail(future, error)
+                    raise
+                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        except asyncio.CancelledError as cancelled:  # the works still queued never run
+            queued, self._queue = self._queue, []
+            for _, future in queued:
+                _fail(future, cancelled)
+            raise
 
     async def _run_group(self, works: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
         if len(works) > 1:
@@ -168,6 +179,15 @@ class _SqliteWriter:
             await asyncio.gather(self._pump, return_exceptions=True)  # let queued work finish
         self._thread.stop()
         self._engine.dispose()
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)
 
 
 class _Session:

@@ -140,6 +140,27 @@ async def test_closing_lets_queued_work_finish_then_refuses_more(database: Datab
             await storage.run(lambda tx: None)
 
 
+async def test_a_writer_cancelled_mid_group_leaves_no_caller_waiting(database: Database) -> None:
+    """Cancelling `close()` cancels the writer's pump (through `gather`) while a group is under
+    way: every caller of `run` must get its cancellation, none wait for ever."""
+    storage = SqlStorage(database)
+    turns = [
+        asyncio.ensure_future(
+            storage.run(lambda tx, n=n: tx.leads.add(new_lead(f"c-{n}"), f"RC{n}", NOW)[1])
+        )
+        for n in range(3)
+    ]
+    await asyncio.sleep(0)  # each has called run(); the pump waits for a quiet turn
+    closing = asyncio.ensure_future(storage.close())
+    await asyncio.sleep(0)
+    closing.cancel()
+    # The timeout only turns a hang into a failure; the turns end at once.
+    outcomes = await asyncio.wait_for(asyncio.gather(*turns, return_exceptions=True), 30)
+    assert all(o is True or isinstance(o, asyncio.CancelledError) for o in outcomes), outcomes
+    await asyncio.gather(closing, return_exceptions=True)
+    await storage.close()  # and the writer still closes
+
+
 async def test_receipt_is_accepted_once(storage: SqlStorage) -> None:
     def work(tx: Transaction) -> list[bool]:
         return [
