@@ -160,6 +160,18 @@ async def test_an_answer_without_a_message_id_fails_for_good(
     assert len(fake.calls_to("sendMessage")) == 1
 
 
+async def test_a_rejected_token_fails_for_good_naming_the_setting(
+    fake_and_bot: tuple[FakeTelegram, Bot],
+) -> None:
+    """The bot is initialized, so PTB reports Telegram's 401 on do_api_request as an unknown
+    endpoint; for sendMessage it is the token, and retrying cannot help."""
+    fake, bot = fake_and_bot
+    fake.plan("sendMessage", Answer(401, "Unauthorized"))
+    with pytest.raises(DeliveryError, match="rejected the bot token") as raised:
+        await TelegramSender(bot).send(item("hi"))
+    assert raised.value.permanent
+
+
 # -- errors -----------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
-from telegram.error import TelegramError
+from telegram.error import EndPointNotFound, InvalidToken, TelegramError
 from telegram.warnings import PTBUserWarning
 
 from bot.effects import InputHint
@@ -71,7 +71,12 @@ class TelegramSender:
         answer as it came; PTB warns that sendMessage has a method of its own, hence the
         filter in __init__."""
         fields = {"chat_id": chat, "text": text, "reply_markup": markup}
-        answer = await self._bot.do_api_request("sendMessage", api_kwargs=fields)
+        try:
+            answer = await self._bot.do_api_request("sendMessage", api_kwargs=fields)
+        except EndPointNotFound:
+            # do_api_request's name for InvalidToken once the bot is initialized: Telegram's
+            # 401 or 404, which for sendMessage can only mean the token was rejected.
+            raise delivery_error(InvalidToken()) from None
         message_id = answer.get("message_id") if isinstance(answer, dict) else None
         if not isinstance(message_id, int):  # sent, but not recorded: sending again would repeat
             raise DeliveryError(
