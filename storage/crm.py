@@ -303,14 +303,16 @@ class SqlCrm:
     ) -> None:
         self._connection.execute(
             update(D)
-            .where(D.c.id == delivery.id)
+            # Still pending: a delivery dropped while it was in flight (its hook removed, its
+            # lead erased) keeps that outcome and its reason.
+            .where(D.c.id == delivery.id, D.c.status == PENDING)
             .values(due_at=due_at, last_status=status, last_error=error[:1000], claimed_until=None)
         )
 
     def failed(self, delivery: Delivery, status: int | None, error: str, now: datetime) -> None:
         self._connection.execute(
             update(D)
-            .where(D.c.id == delivery.id)
+            .where(D.c.id == delivery.id, D.c.status == PENDING)  # as in retry_later
             .values(
                 status=FAILED,
                 last_status=status,

@@ -274,3 +274,19 @@ async def test_erasing_a_lead_scrubs_its_event_bodies_and_drops_what_waits(crm: 
     assert "ana@example.com" not in text
     assert stored["lead"] == {"id": lead, "erased": True, "outcome": None}
     assert [r.status for r in await crm.deliveries()] == ["dropped"]
+
+
+async def test_a_delivery_dropped_while_in_flight_keeps_its_outcome(crm: Crm) -> None:
+    """The lead is erased (or the hook removed) while its delivery is being posted: the
+    post's failure, recorded after, neither revives the delivery nor hides why it stopped."""
+    lead = await crm.lead("ana")
+    await crm.event(lead)
+    [claimed] = await crm.storage.run(lambda tx: tx.crm.claim_due(NOW, 10, timedelta(minutes=2)))
+    async with crm.database.writing() as connection:
+        await erase_crm_data(connection, lead)
+        await connection.commit()
+    later = NOW + timedelta(seconds=1)
+    await crm.storage.run(lambda tx: tx.crm.retry_later(claimed, later, 500, "HTTP 500"))
+    await crm.storage.run(lambda tx: tx.crm.failed(claimed, 400, "HTTP 400", later))
+    [row] = await crm.deliveries()
+    assert (row.status, row.last_error) == ("dropped", "the lead was erased")
