@@ -64,12 +64,12 @@ class TelegramSender:
         return str(message_id)
 
     async def _send_message(self, chat: int, text: str, markup: ReplyMarkup | None) -> int:
-        """sendMessage, through the same request, serialization and errors as
-        `Bot.send_message`, returning the new message's id. `send_message` builds a whole
-        `Message` from Telegram's answer, of which leadbot keeps the id: under load that was
-        13% of the server's CPU (bench/README.md), for nothing. `do_api_request` returns the
-        answer as it came; PTB warns that sendMessage has a method of its own, hence the
-        filter in __init__."""
+        """sendMessage, through the same request and serialization as `Bot.send_message`, and
+        the same errors but for a rejected token (below), returning the new message's id.
+        `send_message` builds a whole `Message` from Telegram's answer, of which leadbot keeps
+        the id: under load that was 13% of the server's CPU (bench/README.md), for nothing.
+        `do_api_request` returns the answer as it came; PTB warns that sendMessage has a method
+        of its own, hence the filter in __init__."""
         fields = {"chat_id": chat, "text": text, "reply_markup": markup}
         try:
             answer = await self._bot.do_api_request("sendMessage", api_kwargs=fields)
