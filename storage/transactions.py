@@ -288,11 +288,9 @@ class _Done:
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.cancelled():
-        return
     if error is not None:
-        future.set_exception(error)
-    else:
+        _fail(future, error)
+    elif not future.done():
         future.set_result(None)
 
 
